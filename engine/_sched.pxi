@@ -1,0 +1,1 @@
+# Rate scheduler: filled in by the pacing work.

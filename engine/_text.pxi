@@ -1,0 +1,1 @@
+# Text codecs and segmentation: filled in by the text-codec work.

@@ -1,0 +1,119 @@
+"""The engine's exceptions.  One root, :class:`EngineError`.
+
+SMPP errors carry the ``command_status`` to answer with and whether the session survives
+them.  Errors that a Twilio-style API reports carry Twilio's error code.  This module does
+no I/O and imports nothing from the rest of the engine.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BindError",
+    "ConnectionLostError",
+    "DecodeError",
+    "EncodeError",
+    "EngineError",
+    "MessageExpiredError",
+    "QueueFullError",
+    "ResponseTimeoutError",
+    "SessionError",
+    "SmppError",
+    "StoreError",
+]
+
+# SMPP 3.4 §5.1.3 codes used below (the full table is engine.pdu.CommandStatus; repeated
+# here so that this module stays dependency free).
+_ESME_RSYSERR = 0x08
+_ESME_RINVCMDLEN = 0x02
+
+
+class EngineError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+
+class SmppError(EngineError):
+    """An SMPP-level failure.
+
+    ``command_status`` is the SMPP status to answer with (or that the peer answered with);
+    ``recoverable`` says whether the session can go on (answer with generic_nack or an
+    error response) or must be closed.
+    """
+
+    def __init__(
+        self, message: str, *, command_status: int = _ESME_RSYSERR, recoverable: bool = True
+    ) -> None:
+        super().__init__(message)
+        self.command_status = command_status
+        self.recoverable = recoverable
+
+
+class DecodeError(SmppError, ValueError):
+    """Bytes that are not a valid SMPP 3.4 PDU.
+
+    Attributes: ``command_status`` (what to answer with, e.g. ESME_RINVCMDLEN),
+    ``command_id`` and ``sequence_number`` when the header was readable (else ``None``),
+    ``field`` (the spec name of the field that failed, or ``None``) and ``offset`` (byte
+    offset of that field in the PDU).  ``recoverable`` is False when the stream framing
+    itself is lost (a bad command_length): the session must close.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command_status: int = _ESME_RINVCMDLEN,
+        command_id: int | None = None,
+        sequence_number: int | None = None,
+        field: str | None = None,
+        offset: int | None = None,
+        recoverable: bool = True,
+    ) -> None:
+        super().__init__(message, command_status=command_status, recoverable=recoverable)
+        self.command_id = command_id
+        self.sequence_number = sequence_number
+        self.field = field
+        self.offset = offset
+
+
+class EncodeError(EngineError, ValueError):
+    """A PDU whose field values cannot be encoded; ``field`` names the field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SessionError(SmppError):
+    """The SMPP session state machine refused an operation (wrong bind state, window full)."""
+
+
+class BindError(SmppError):
+    """A bind was refused by the peer; ``command_status`` is the peer's answer."""
+
+
+class ResponseTimeoutError(SmppError):
+    """No response arrived within the response timeout.  The outcome is unknown."""
+
+
+class ConnectionLostError(SmppError):
+    """The connection dropped while the request was in flight: outcome unknown.
+
+    The request may or may not have reached the peer.  It is never resent silently; the
+    caller decides (the message store flags it so that a later receipt still matches).
+    """
+
+
+class QueueFullError(EngineError):
+    """A sender's queue holds its validity period's worth of segments (Twilio 21611)."""
+
+    twilio_code = 21611
+
+
+class MessageExpiredError(EngineError):
+    """A message's validity period ran out while it was queued (Twilio 30036)."""
+
+    twilio_code = 30036
+
+
+class StoreError(EngineError):
+    """The message store could not complete an operation."""
