@@ -266,6 +266,24 @@ def test_reader_feed_empty_is_harmless() -> None:
     assert len(reader.feed(NEXT_PDU[2:])) == 1
 
 
+def test_reader_and_decode_copy_what_they_keep() -> None:
+    # asyncio's BufferedProtocol hands out one buffer again and again: neither the framer's
+    # tail nor a decoded PDU may alias the caller's memory.
+    workload = next(v for v in VECTORS if v.name == "submit_sm_workload")
+    data = bytes.fromhex(workload.hex)
+    expected = engine.decode(data)
+    buf = bytearray(data[:100])
+    reader = PduReader()
+    assert reader.feed(memoryview(buf)) == []
+    buf[:] = b"\xee" * 100
+    assert reader.feed(bytearray(data[100:])) == [expected]
+    buf = bytearray(data)
+    pdu = engine.decode(buf)
+    buf[-160:] = b"\xee" * 160
+    assert pdu == expected
+    assert pdu.short_message == V.WORKLOAD_TEXT.encode()
+
+
 def test_reader_accepts_exactly_max_pdu_length() -> None:
     # data_sm (§4.7.1) with empty strings and a message_payload TLV, 1024 octets in all.
     body = "00" + "0000" + "00" + "0000" + "00" + "000000"  # 10 octets
