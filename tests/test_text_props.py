@@ -1,0 +1,133 @@
+"""Hypothesis: codec round trips and segmentation invariants.
+
+The parts of a plan reassemble to the original text, no part ends inside an escape pair
+or a surrogate pair (so every part decodes alone), each part fits its segment, and the
+count equals an independent model of Twilio's calculator.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.text import (
+    GSM7_BASIC_CHARS,
+    GSM7_EXTENSION_CHARS,
+    count_segments,
+    decode_text,
+    encode_text,
+    gsm7_decode,
+    gsm7_encode,
+    gsm7_length,
+    gsm7_pack,
+    gsm7_unpack,
+    is_gsm7,
+    plan_segments,
+)
+
+GSM_CHARS = GSM7_BASIC_CHARS + GSM7_EXTENSION_CHARS
+# Texts that stress the boundaries: mostly GSM with extension characters, or any Unicode
+# (no lone surrogates: they are not text) with plenty of characters beyond the BMP.
+gsm_text = st.text(alphabet=st.sampled_from(GSM_CHARS), max_size=700)
+ext_heavy = st.text(alphabet=st.sampled_from("ab€[]{}|^~\\\x0c"), max_size=700)
+unicode_char = st.characters(exclude_categories=("Cs",))
+astral_char = st.characters(min_codepoint=0x10000, max_codepoint=0x1FAFF)
+any_text = st.text(
+    alphabet=st.one_of(unicode_char, astral_char, st.sampled_from(GSM_CHARS)), max_size=400
+)
+texts = st.one_of(gsm_text, ext_heavy, any_text)
+
+
+def twilio_model(text: str) -> int:
+    """Twilio's calculator, written independently: whole characters, greedy segments."""
+    if all(c in GSM_CHARS for c in text):
+        sizes = [2 if c in GSM7_EXTENSION_CHARS else 1 for c in text]
+        single, part = 160, 153
+    else:
+        sizes = [2 if ord(c) > 0xFFFF else 1 for c in text]
+        single, part = 70, 67
+    if sum(sizes) <= single:
+        return 1
+    segments, used = 1, 0
+    for size in sizes:
+        if used + size > part:
+            segments, used = segments + 1, 0
+        used += size
+    return segments
+
+
+@given(gsm_text)
+def test_gsm_round_trip(text: str) -> None:
+    enc = gsm7_encode(text)
+    assert gsm7_decode(enc) == text
+    assert gsm7_length(text) == len(enc)
+    assert is_gsm7(text)
+    assert max(enc, default=0) < 0x80
+
+
+@given(any_text)
+def test_ucs2_round_trip(text: str) -> None:
+    enc = encode_text(text, 8)
+    assert enc == text.encode("utf-16-be")
+    assert decode_text(enc, 8) == text
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=300))
+def test_latin1_round_trip(text: str) -> None:
+    assert decode_text(encode_text(text, 3), 3) == text
+
+
+@given(st.binary(max_size=300).map(lambda b: bytes(x & 0x7F for x in b)), st.integers(0, 6))
+def test_pack_unpack_round_trip(septets: bytes, fill: int) -> None:
+    packed = gsm7_pack(septets, fill)
+    assert len(packed) == (fill + 7 * len(septets) + 7) // 8
+    assert gsm7_unpack(packed, len(septets), fill) == septets
+
+
+@settings(max_examples=300)
+@given(texts, st.sampled_from([6, 7]))
+def test_plan_invariants(text: str, udh_length: int) -> None:
+    plan = plan_segments(text, udh_length=udh_length)
+    gsm = is_gsm7(text)
+    assert plan.data_coding == (0 if gsm else 8)
+    assert plan.num_segments == len(plan.parts) >= 1
+    assert plan.characters == len(text)
+    # the parts reassemble to the original
+    joined = b"".join(plan.parts)
+    assert decode_text(joined, plan.data_coding) == text
+    # no split pairs: every part decodes alone, and the decoded parts join to the text
+    assert "".join(decode_text(p, plan.data_coding) for p in plan.parts) == text
+    if gsm:
+        assert plan.units == len(joined)
+        single, part = 160, (153 if udh_length == 6 else 152)
+        for p in plan.parts:
+            assert not p.endswith(b"\x1b")
+    else:
+        assert plan.units * 2 == len(joined)
+        single, part = 70, (67 if udh_length == 6 else 66)
+        for p in plan.parts:
+            assert len(p) % 2 == 0
+            assert not (len(p) >= 2 and 0xD8 <= p[-2] <= 0xDB)
+    unit = 1 if gsm else 2
+    if plan.units <= single:
+        assert plan.num_segments == 1
+    else:
+        assert all(len(p) // unit <= part for p in plan.parts)
+        # greedy: a part is short only by the one pair that could not fit
+        assert all(len(p) // unit >= part - 1 for p in plan.parts[:-1])
+
+
+@settings(max_examples=300)
+@given(texts)
+def test_count_matches_twilio_model_and_plan(text: str) -> None:
+    n = count_segments(text)
+    assert n == twilio_model(text)
+    assert n == plan_segments(text).num_segments
+
+
+@given(texts)
+def test_gsm_length_and_is_gsm7_agree(text: str) -> None:
+    n = gsm7_length(text)
+    assert (n >= 0) == is_gsm7(text) == all(c in GSM_CHARS for c in text)
+    if n >= 0:
+        assert n == len(text) + sum(c in GSM7_EXTENSION_CHARS for c in text)
