@@ -1,127 +1,2354 @@
-# Placeholder so the package imports while the codec is written; replaced by the codec commit.
+# SMPP 3.4 PDU classes, encoder, decoder and stream framer.  Included by _core.pyx.
+#
+# Layout of every PDU (SMPP 3.4 §3.2): a 16-octet header (command_length, command_id,
+# command_status, sequence_number, all big-endian unsigned 32-bit), then the mandatory
+# fields of the command in spec order, then optional TLVs (§3.2.4: tag u16, length u16,
+# value).  C-octet strings are NUL-terminated; their size limits in §4 include the NUL.
+#
+# Performance: Python calls are the cost, not bytes.  Each PDU type decodes its whole body
+# in one C-level method, and the framer decodes every whole PDU of a TCP read in one call.
+# Encoding writes into one reusable growable buffer; the 4-octet command_length is reserved
+# first and patched at the end.
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.unicode cimport (
+    PyUnicode_1BYTE_KIND,
+    PyUnicode_DATA,
+    PyUnicode_DecodeLatin1,
+    PyUnicode_GET_LENGTH,
+    PyUnicode_KIND,
+)
+from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdlib cimport free, malloc, realloc
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
+from libc.string cimport memchr, memcmp, memcpy, memset
+
 from engine.errors import DecodeError, EncodeError
+
+ctypedef unsigned char uchar
 
 DEFAULT_MAX_PDU_LENGTH = 65536
 
-class Pdu(object):
-    pass
+# command_status values used by the codec (SMPP 3.4 §5.1.3).
+cdef enum:
+    ESME_RINVMSGLEN = 0x01
+    ESME_RINVCMDLEN = 0x02
+    ESME_RINVCMDID = 0x03
+    ESME_RINVSRCADR = 0x0A
+    ESME_RINVDSTADR = 0x0B
+    ESME_RINVMSGID = 0x0C
+    ESME_RINVPASWD = 0x0E
+    ESME_RINVSYSID = 0x0F
+    ESME_RINVSERTYP = 0x15
+    ESME_RINVNUMDESTS = 0x33
+    ESME_RINVDLNAME = 0x34
+    ESME_RINVDESTFLAG = 0x40
+    ESME_RINVSYSTYP = 0x53
+    ESME_RINVSCHED = 0x61
+    ESME_RINVEXPIRY = 0x62
+    ESME_RINVOPTPARSTREAM = 0xC0
+    ESME_RINVPARLEN = 0xC2
 
-class RequestPdu(Pdu):
-    pass
+# TLV value kinds.
+cdef enum:
+    TLV_UNKNOWN = 0
+    TLV_U8 = 1
+    TLV_U16 = 2
+    TLV_U32 = 4
+    TLV_CSTR = 5
+    TLV_OCTETS = 6
+    TLV_FLAG = 7
 
-class ResponsePdu(Pdu):
-    pass
+# (tag, spec name, kind, maximum encoded length) for every TLV of SMPP 3.4 §5.3.2.
+_TLV_TABLE = (
+    (0x0005, "dest_addr_subunit", TLV_U8, 1),
+    (0x0006, "dest_network_type", TLV_U8, 1),
+    (0x0007, "dest_bearer_type", TLV_U8, 1),
+    (0x0008, "dest_telematics_id", TLV_U16, 2),
+    (0x000D, "source_addr_subunit", TLV_U8, 1),
+    (0x000E, "source_network_type", TLV_U8, 1),
+    (0x000F, "source_bearer_type", TLV_U8, 1),
+    (0x0010, "source_telematics_id", TLV_U8, 1),
+    (0x0017, "qos_time_to_live", TLV_U32, 4),
+    (0x0019, "payload_type", TLV_U8, 1),
+    (0x001D, "additional_status_info_text", TLV_CSTR, 256),
+    (0x001E, "receipted_message_id", TLV_CSTR, 65),
+    (0x0030, "ms_msg_wait_facilities", TLV_U8, 1),
+    (0x0201, "privacy_indicator", TLV_U8, 1),
+    (0x0202, "source_subaddress", TLV_OCTETS, 23),
+    (0x0203, "dest_subaddress", TLV_OCTETS, 23),
+    (0x0204, "user_message_reference", TLV_U16, 2),
+    (0x0205, "user_response_code", TLV_U8, 1),
+    (0x020A, "source_port", TLV_U16, 2),
+    (0x020B, "destination_port", TLV_U16, 2),
+    (0x020C, "sar_msg_ref_num", TLV_U16, 2),
+    (0x020D, "language_indicator", TLV_U8, 1),
+    (0x020E, "sar_total_segments", TLV_U8, 1),
+    (0x020F, "sar_segment_seqnum", TLV_U8, 1),
+    (0x0210, "sc_interface_version", TLV_U8, 1),
+    (0x0302, "callback_num_pres_ind", TLV_U8, 1),
+    (0x0303, "callback_num_atag", TLV_OCTETS, 65),
+    (0x0304, "number_of_messages", TLV_U8, 1),
+    (0x0381, "callback_num", TLV_OCTETS, 19),
+    (0x0420, "dpf_result", TLV_U8, 1),
+    (0x0421, "set_dpf", TLV_U8, 1),
+    (0x0422, "ms_availability_status", TLV_U8, 1),
+    (0x0423, "network_error_code", TLV_OCTETS, 3),
+    (0x0424, "message_payload", TLV_OCTETS, 65535),
+    (0x0425, "delivery_failure_reason", TLV_U8, 1),
+    (0x0426, "more_messages_to_send", TLV_U8, 1),
+    (0x0427, "message_state", TLV_U8, 1),
+    (0x0501, "ussd_service_op", TLV_U8, 1),
+    (0x1201, "display_time", TLV_U8, 1),
+    (0x1203, "sms_signal", TLV_U16, 2),
+    (0x1204, "ms_validity", TLV_U8, 1),
+    (0x130C, "alert_on_message_delivery", TLV_FLAG, 0),
+    (0x1380, "its_reply_type", TLV_U8, 1),
+    (0x1383, "its_session_info", TLV_OCTETS, 2),
+)
 
-class _Bind(RequestPdu):
-    pass
+TLV_NAMES = {tag: name for tag, name, _kind, _size in _TLV_TABLE}
+_TLV_TAG_BY_NAME = {name: tag for tag, name, _kind, _size in _TLV_TABLE}
 
-class BindTransmitter(_Bind):
-    pass
+# Kind and maximum length by tag, for C-speed lookup while decoding.
+cdef uint8_t _tlv_kind[65536]
+cdef uint32_t _tlv_max[65536]
+memset(_tlv_kind, 0, sizeof(_tlv_kind))
+memset(_tlv_max, 0, sizeof(_tlv_max))
+for _t, _n, _k, _s in _TLV_TABLE:
+    _tlv_kind[_t] = _k
+    _tlv_max[_t] = _s
 
-class BindReceiver(_Bind):
-    pass
+cdef str _EMPTY = ""
 
-class BindTransceiver(_Bind):
-    pass
 
-class _BindResp(ResponsePdu):
-    pass
+# Short C-octet strings (addresses, system ids, service types) repeat from PDU to PDU: a
+# bind's traffic comes from a handful of senders.  A small direct-mapped cache of recently
+# decoded strings lets a decoded PDU share them instead of allocating new ones; a miss costs
+# one hash of at most 24 octets.
+cdef enum:
+    _STR_CACHE_SIZE = 1024
+cdef PyObject* _str_cache[_STR_CACHE_SIZE]
+memset(_str_cache, 0, sizeof(_str_cache))
 
-class BindTransmitterResp(_BindResp):
-    pass
 
-class BindReceiverResp(_BindResp):
-    pass
+cdef str _latin1_str(const uchar* p, Py_ssize_t n):
+    cdef uint32_t h = 2166136261u
+    cdef Py_ssize_t i
+    cdef PyObject* cur
+    cdef str s
+    if n > 24:
+        return PyUnicode_DecodeLatin1(<const char*>p, n, NULL)
+    for i in range(n):
+        h = (h ^ p[i]) * 16777619u
+    h = (h ^ (h >> 15)) & (_STR_CACHE_SIZE - 1)
+    cur = _str_cache[h]
+    if (cur != NULL and PyUnicode_GET_LENGTH(<object>cur) == n
+            and memcmp(PyUnicode_DATA(<object>cur), p, n) == 0):
+        return <str>cur
+    s = PyUnicode_DecodeLatin1(<const char*>p, n, NULL)
+    Py_INCREF(s)
+    Py_XDECREF(cur)
+    _str_cache[h] = <PyObject*>s
+    return s
 
-class BindTransceiverResp(_BindResp):
-    pass
 
-class Outbind(RequestPdu):
-    pass
+# ---------------------------------------------------------------------------------------
+# Write buffer
+# ---------------------------------------------------------------------------------------
 
-class _HeaderOnly(Pdu):
-    pass
+cdef struct WBuf:
+    char* data
+    Py_ssize_t length
+    Py_ssize_t capacity
 
-class Unbind(RequestPdu):
-    pass
 
-class UnbindResp(ResponsePdu):
-    pass
+cdef WBuf _wbuf
+_wbuf.data = <char*>malloc(4096)
+_wbuf.length = 0
+_wbuf.capacity = 4096
 
-class GenericNack(ResponsePdu):
-    pass
 
-class EnquireLink(RequestPdu):
-    pass
+cdef int _reserve(WBuf* b, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t need = b.length + extra
+    cdef Py_ssize_t cap
+    cdef char* data
+    if need <= b.capacity:
+        return 0
+    cap = b.capacity * 2
+    while cap < need:
+        cap *= 2
+    data = <char*>realloc(b.data, cap)
+    if data == NULL:
+        raise MemoryError()
+    b.data = data
+    b.capacity = cap
+    return 0
 
-class EnquireLinkResp(ResponsePdu):
-    pass
 
-class CancelSmResp(ResponsePdu):
-    pass
+cdef inline void _store_u32(char* p, uint32_t v) noexcept:
+    p[0] = <char>((v >> 24) & 0xFF)
+    p[1] = <char>((v >> 16) & 0xFF)
+    p[2] = <char>((v >> 8) & 0xFF)
+    p[3] = <char>(v & 0xFF)
 
-class ReplaceSmResp(ResponsePdu):
-    pass
 
-class _ShortMessage(RequestPdu):
-    pass
+cdef inline uint32_t _load_u32(const uchar* p) noexcept:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
 
-class SubmitSm(_ShortMessage):
-    pass
 
-class DeliverSm(_ShortMessage):
-    pass
+cdef inline uint16_t _load_u16(const uchar* p) noexcept:
+    return <uint16_t>((p[0] << 8) | p[1])
 
-class _MessageIdResp(ResponsePdu):
-    pass
 
-class SubmitSmResp(_MessageIdResp):
-    pass
+cdef int _put_int(WBuf* b, object value, int width, str field) except -1:
+    """Write an unsigned big-endian integer of ``width`` octets (1, 2 or 4)."""
+    cdef long long x
+    cdef long long top = (1LL << (8 * width)) - 1
+    cdef char* p
+    if type(value) is not int and not isinstance(value, int):
+        raise EncodeError(f"{field} must be an integer, not {type(value).__name__}", field=field)
+    try:
+        x = value
+    except OverflowError:
+        raise EncodeError(f"{field} = {value} is out of range 0..{top}", field=field) from None
+    if x < 0 or x > top:
+        raise EncodeError(f"{field} = {value} is out of range 0..{top}", field=field)
+    _reserve(b, width)
+    p = b.data + b.length
+    if width == 1:
+        p[0] = <char>x
+    elif width == 2:
+        p[0] = <char>((x >> 8) & 0xFF)
+        p[1] = <char>(x & 0xFF)
+    else:
+        _store_u32(p, <uint32_t>x)
+    b.length += width
+    return 0
 
-class DeliverSmResp(_MessageIdResp):
-    pass
 
-class DataSmResp(_MessageIdResp):
-    pass
+cdef int _text_view(object value, const char** out, Py_ssize_t* n, str field) except -1:
+    """Point at the octets of a C-octet-string value: a str of code points < 256 or bytes."""
+    if type(value) is str:
+        if PyUnicode_KIND(value) != PyUnicode_1BYTE_KIND:
+            raise EncodeError(f"{field} has characters outside Latin-1: {value!r}", field=field)
+        out[0] = <const char*>PyUnicode_DATA(value)
+        n[0] = PyUnicode_GET_LENGTH(value)
+    elif isinstance(value, bytes):
+        out[0] = PyBytes_AS_STRING(value)
+        n[0] = PyBytes_GET_SIZE(value)
+    elif isinstance(value, str):
+        return _text_view(str(value), out, n, field)
+    else:
+        raise EncodeError(f"{field} must be a str, not {type(value).__name__}", field=field)
+    return 0
 
-class SubmitMulti(RequestPdu):
-    pass
 
-class SubmitMultiResp(ResponsePdu):
-    pass
+cdef int _put_cstr(WBuf* b, object value, Py_ssize_t size, str field) except -1:
+    """Write a C-octet string whose field size (NUL included) is at most ``size``."""
+    cdef const char* p
+    cdef Py_ssize_t n
+    if value is None:
+        n = 0
+        p = NULL
+    else:
+        _text_view(value, &p, &n, field)
+    if n >= size:
+        raise EncodeError(
+            f"{field} is {n} characters long; SMPP 3.4 allows at most {size - 1}", field=field
+        )
+    if n and memchr(p, 0, n) != NULL:
+        raise EncodeError(f"{field} contains a NUL character", field=field)
+    _reserve(b, n + 1)
+    if n:
+        memcpy(b.data + b.length, p, n)
+    b.data[b.length + n] = 0
+    b.length += n + 1
+    return 0
 
-class DataSm(RequestPdu):
-    pass
 
-class QuerySm(RequestPdu):
-    pass
+cdef int _put_time(WBuf* b, object value, str field) except -1:
+    """schedule_delivery_time / validity_period / final_date: empty or 16 characters (§7.1)."""
+    cdef const char* p
+    cdef Py_ssize_t n = 0
+    if value is not None:
+        _text_view(value, &p, &n, field)
+    if n != 0 and n != 16:
+        raise EncodeError(
+            f"{field} must be empty or 16 characters (SMPP 3.4 §7.1), got {n}", field=field
+        )
+    return _put_cstr(b, value, 17, field)
 
-class QuerySmResp(ResponsePdu):
-    pass
 
-class CancelSm(RequestPdu):
-    pass
+cdef int _put_octets(WBuf* b, object value, Py_ssize_t maximum, str field) except -1:
+    cdef const char* p
+    cdef Py_ssize_t n
+    if value is None:
+        return 0
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise EncodeError(f"{field} must be bytes, not {type(value).__name__}", field=field)
+    value = bytes(value) if not isinstance(value, bytes) else value
+    p = PyBytes_AS_STRING(value)
+    n = PyBytes_GET_SIZE(value)
+    if n > maximum:
+        raise EncodeError(f"{field} is {n} octets; at most {maximum} allowed", field=field)
+    _reserve(b, n)
+    memcpy(b.data + b.length, p, n)
+    b.length += n
+    return 0
 
-class ReplaceSm(RequestPdu):
-    pass
 
-class AlertNotification(RequestPdu):
-    pass
+cdef Py_ssize_t _octets_len(object value, str field) except -1:
+    if value is None:
+        return 0
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise EncodeError(f"{field} must be bytes, not {type(value).__name__}", field=field)
+    return len(value)
 
-PDU_CLASSES = {}
-TLV_NAMES = {}
 
-def encode(pdu):
-    raise NotImplementedError
+cdef int _put_tlvs(WBuf* b, list tlvs) except -1:
+    cdef object tag_obj, value
+    cdef long tag
+    cdef int kind
+    cdef Py_ssize_t start, n
+    cdef str name
+    if tlvs is None:
+        return 0
+    for tag_obj, value in tlvs:
+        tag = tag_obj
+        if tag < 0 or tag > 0xFFFF:
+            raise EncodeError(f"TLV tag {tag} is out of range 0..65535", field="tlvs")
+        kind = _tlv_kind[tag]
+        name = TLV_NAMES.get(tag) or f"tlv 0x{tag:04X}"
+        _reserve(b, 4)
+        b.data[b.length] = <char>(tag >> 8)
+        b.data[b.length + 1] = <char>(tag & 0xFF)
+        b.length += 4
+        start = b.length
+        if kind == TLV_U8:
+            _put_int(b, value, 1, name)
+        elif kind == TLV_U16:
+            _put_int(b, value, 2, name)
+        elif kind == TLV_U32:
+            _put_int(b, value, 4, name)
+        elif kind == TLV_CSTR:
+            _put_cstr(b, value, _tlv_max[tag], name)
+        elif kind == TLV_FLAG:
+            if not value:
+                raise EncodeError(f"{name} is a flag: True when present", field=name)
+        else:
+            _put_octets(b, value, _tlv_max[tag] if kind == TLV_OCTETS else 65535, name)
+        n = b.length - start
+        b.data[start - 2] = <char>(n >> 8)
+        b.data[start - 1] = <char>(n & 0xFF)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# Read cursor
+# ---------------------------------------------------------------------------------------
+
+cdef struct RCur:
+    const uchar* base     # start of the PDU (header included)
+    Py_ssize_t pos        # offset of the next field, from base
+    Py_ssize_t end        # command_length
+    uint32_t command_id
+    uint32_t sequence_number
+
+
+cdef object _derr(RCur* r, str message, str field, Py_ssize_t offset, int status):
+    return DecodeError(
+        message,
+        command_status=status,
+        command_id=r.command_id,
+        sequence_number=r.sequence_number,
+        field=field,
+        offset=offset,
+        recoverable=True,
+    )
+
+
+cdef inline int _need(RCur* r, Py_ssize_t n, str field) except -1:
+    if r.pos + n > r.end:
+        raise _derr(r, f"PDU ends before {field} (offset {r.pos})", field, r.pos, ESME_RINVCMDLEN)
+    return 0
+
+
+cdef inline int _get_u8(RCur* r, str field) except -1:
+    if r.pos >= r.end:
+        raise _derr(r, f"PDU ends before {field} (offset {r.pos})", field, r.pos, ESME_RINVCMDLEN)
+    r.pos += 1
+    return r.base[r.pos - 1]
+
+
+cdef int _field_status(str field) noexcept:
+    if field == "source_addr" or field == "esme_addr":
+        return ESME_RINVSRCADR
+    if field == "destination_addr":
+        return ESME_RINVDSTADR
+    if field == "message_id":
+        return ESME_RINVMSGID
+    if field == "system_id":
+        return ESME_RINVSYSID
+    if field == "password":
+        return ESME_RINVPASWD
+    if field == "service_type":
+        return ESME_RINVSERTYP
+    if field == "system_type":
+        return ESME_RINVSYSTYP
+    if field == "schedule_delivery_time":
+        return ESME_RINVSCHED
+    if field == "validity_period":
+        return ESME_RINVEXPIRY
+    if field == "dl_name":
+        return ESME_RINVDLNAME
+    return ESME_RINVCMDLEN
+
+
+cdef str _get_cstr(RCur* r, Py_ssize_t size, str field):
+    """Read a C-octet string of at most ``size`` octets, NUL included."""
+    cdef Py_ssize_t avail = r.end - r.pos
+    cdef const uchar* p = r.base + r.pos
+    cdef const uchar* nul
+    cdef Py_ssize_t n
+    if avail <= 0:
+        raise _derr(r, f"PDU ends before {field} (offset {r.pos})", field, r.pos, ESME_RINVCMDLEN)
+    nul = <const uchar*>memchr(p, 0, avail if avail < size else size)
+    if nul == NULL:
+        if avail < size:
+            raise _derr(
+                r, f"{field} at offset {r.pos} has no NUL terminator before the PDU ends",
+                field, r.pos, ESME_RINVCMDLEN,
+            )
+        raise _derr(
+            r, f"{field} at offset {r.pos} is longer than {size - 1} characters",
+            field, r.pos, _field_status(field),
+        )
+    n = nul - p
+    r.pos += n + 1
+    if n == 0:
+        return _EMPTY
+    return _latin1_str(p, n)
+
+
+cdef bytes _get_octets(RCur* r, Py_ssize_t n, str field):
+    if r.pos + n > r.end:
+        raise _derr(
+            r, f"{field} of {n} octets at offset {r.pos} runs past the end of the PDU",
+            field, r.pos, ESME_RINVMSGLEN if field == "short_message" else ESME_RINVCMDLEN,
+        )
+    r.pos += n
+    return PyBytes_FromStringAndSize(<const char*>(r.base + r.pos - n), n)
+
+
+cdef list _get_tlvs(RCur* r):
+    """Decode the optional part (§3.2.4): TLVs until the end of the PDU, in wire order."""
+    cdef list out
+    cdef Py_ssize_t start, length
+    cdef uint16_t tag
+    cdef int kind
+    cdef const uchar* v
+    cdef object value
+    cdef str name
+    if r.pos >= r.end:
+        return None
+    out = []
+    while r.pos < r.end:
+        start = r.pos
+        if r.end - r.pos < 4:
+            raise _derr(
+                r, f"{r.end - r.pos} stray octets at offset {r.pos} where a TLV header should be",
+                "tlvs", r.pos, ESME_RINVOPTPARSTREAM,
+            )
+        tag = _load_u16(r.base + r.pos)
+        length = _load_u16(r.base + r.pos + 2)
+        kind = _tlv_kind[tag]
+        name = TLV_NAMES[tag] if kind else f"tlv 0x{tag:04X}"
+        if r.pos + 4 + length > r.end:
+            raise _derr(
+                r, f"{name} at offset {start} declares {length} octets past the end of the PDU",
+                name, start, ESME_RINVOPTPARSTREAM,
+            )
+        v = r.base + r.pos + 4
+        r.pos += 4 + length
+        if kind == TLV_U8:
+            if length != 1:
+                raise _derr(r, f"{name} must be 1 octet, got {length}", name, start, ESME_RINVPARLEN)
+            value = v[0]
+        elif kind == TLV_U16:
+            if length != 2:
+                raise _derr(r, f"{name} must be 2 octets, got {length}", name, start, ESME_RINVPARLEN)
+            value = _load_u16(v)
+        elif kind == TLV_U32:
+            if length != 4:
+                raise _derr(r, f"{name} must be 4 octets, got {length}", name, start, ESME_RINVPARLEN)
+            value = _load_u32(v)
+        elif kind == TLV_CSTR:
+            if length > <Py_ssize_t>_tlv_max[tag]:
+                raise _derr(
+                    r, f"{name} is {length} octets; at most {_tlv_max[tag]}", name, start,
+                    ESME_RINVPARLEN,
+                )
+            # Carriers often omit the terminating NUL: accept both, stop at the first NUL.
+            if length and memchr(v, 0, length) != NULL:
+                length = <const uchar*>memchr(v, 0, length) - v
+            value = PyUnicode_DecodeLatin1(<const char*>v, length, NULL) if length else _EMPTY
+        elif kind == TLV_FLAG:
+            if length != 0:
+                raise _derr(r, f"{name} must be empty, got {length} octets", name, start,
+                            ESME_RINVPARLEN)
+            value = True
+        else:
+            value = PyBytes_FromStringAndSize(<const char*>v, length)
+        out.append((tag, value))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# PDU classes
+# ---------------------------------------------------------------------------------------
+
+@cython.no_gc
+cdef class Pdu:
+    """Base of every SMPP 3.4 PDU: the header fields and the TLVs.
+
+    Every TLV that SMPP 3.4 defines is a property by its spec name (None when absent).
+    TLVs keep their wire order; unknown tags are kept as raw bytes and re-encoded as they
+    came.
+    """
+
+    cdef public object sequence_number
+    cdef public object command_status
+    cdef list _tlvs
+
+    command_id = 0
+    command_name = "pdu"
+    _FIELDS = ()
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        return 0
+
+    cdef int _omit_body(self) except -1:
+        return False
+
+    cdef int _set_tlv_kwargs(self, dict tlvs) except -1:
+        cdef object tag
+        for key, value in tlvs.items():
+            tag = _TLV_TAG_BY_NAME.get(key)
+            if tag is None:
+                raise TypeError(
+                    f"{type(self).__name__}() got an unexpected keyword argument {key!r}"
+                )
+            if value is not None:
+                self._put_tlv(tag, value)
+        return 0
+
+    cdef object _get_tlv(self, long tag):
+        cdef tuple item
+        if self._tlvs is None:
+            return None
+        for item in self._tlvs:
+            if <long>item[0] == tag:
+                return item[1]
+        return None
+
+    cdef int _put_tlv(self, int tag, object value) except -1:
+        cdef Py_ssize_t i
+        if self._tlvs is None:
+            if value is None:
+                return 0
+            self._tlvs = [(tag, value)]
+            return 0
+        for i in range(len(self._tlvs)):
+            if self._tlvs[i][0] == tag:
+                if value is None:
+                    del self._tlvs[i]
+                else:
+                    self._tlvs[i] = (tag, value)
+                return 0
+        if value is not None:
+            self._tlvs.append((tag, value))
+        return 0
+
+    def get_tlv(self, tag):
+        """The value of TLV ``tag`` (first occurrence), or None."""
+        return self._get_tlv(tag)
+
+    def set_tlv(self, tag, value):
+        """Set (or with None, remove) TLV ``tag``; a new tag goes to the end."""
+        if not 0 <= tag <= 0xFFFF:
+            raise ValueError(f"TLV tag {tag} is out of range 0..65535")
+        self._put_tlv(tag, value)
+
+    property tlvs:
+        """TLVs in wire order as (tag, value) pairs (a copy)."""
+
+        def __get__(self):
+            return [] if self._tlvs is None else list(self._tlvs)
+
+        def __set__(self, value):
+            items = [(int(t), v) for t, v in value]
+            self._tlvs = items or None
+
+    property unknown_tlvs:
+        """TLVs whose tag SMPP 3.4 does not define, in wire order, as (tag, raw bytes)."""
+
+        def __get__(self):
+            if self._tlvs is None:
+                return []
+            return [(t, v) for t, v in self._tlvs if not _tlv_kind[t]]
+
+    def to_dict(self):
+        """Every field by spec name, the header fields and the present TLVs."""
+        d = {
+            "command_id": self.command_id,
+            "command_status": self.command_status,
+            "sequence_number": self.sequence_number,
+        }
+        for name in self._FIELDS:
+            d[name] = getattr(self, name)
+        if self._tlvs is not None:
+            for tag, value in self._tlvs:
+                d[TLV_NAMES.get(tag, f"tlv_0x{tag:04x}")] = value
+        return d
+
+    def __eq__(self, other):
+        if type(self) is not type(other):
+            return NotImplemented
+        if self.sequence_number != other.sequence_number:
+            return False
+        if self.command_status != other.command_status:
+            return False
+        for name in self._FIELDS:
+            if getattr(self, name) != getattr(other, name):
+                return False
+        return self.tlvs == other.tlvs
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        if result is NotImplemented:
+            return result
+        return not result
+
+    def __repr__(self):
+        parts = [f"sequence_number={self.sequence_number!r}"]
+        if self.command_status:
+            parts.append(f"command_status=0x{self.command_status:08X}")
+        for name in self._FIELDS:
+            parts.append(f"{name}={getattr(self, name)!r}")
+        if self._tlvs is not None:
+            for tag, value in self._tlvs:
+                parts.append(f"{TLV_NAMES.get(tag, f'tlv_0x{tag:04x}')}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def __reduce__(self):
+        d = self.to_dict()
+        del d["command_id"]
+        return (_rebuild, (type(self), d))
+
+    # TLV properties (SMPP 3.4 §5.3.2), one per tag of _TLV_TABLE (generated from it).
+    property dest_addr_subunit:
+        """TLV dest_addr_subunit (0x0005), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0005)
+
+        def __set__(self, value):
+            self._put_tlv(0x0005, value)
+
+    property dest_network_type:
+        """TLV dest_network_type (0x0006), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0006)
+
+        def __set__(self, value):
+            self._put_tlv(0x0006, value)
+
+    property dest_bearer_type:
+        """TLV dest_bearer_type (0x0007), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0007)
+
+        def __set__(self, value):
+            self._put_tlv(0x0007, value)
+
+    property dest_telematics_id:
+        """TLV dest_telematics_id (0x0008), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0008)
+
+        def __set__(self, value):
+            self._put_tlv(0x0008, value)
+
+    property source_addr_subunit:
+        """TLV source_addr_subunit (0x000D), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x000D)
+
+        def __set__(self, value):
+            self._put_tlv(0x000D, value)
+
+    property source_network_type:
+        """TLV source_network_type (0x000E), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x000E)
+
+        def __set__(self, value):
+            self._put_tlv(0x000E, value)
+
+    property source_bearer_type:
+        """TLV source_bearer_type (0x000F), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x000F)
+
+        def __set__(self, value):
+            self._put_tlv(0x000F, value)
+
+    property source_telematics_id:
+        """TLV source_telematics_id (0x0010), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0010)
+
+        def __set__(self, value):
+            self._put_tlv(0x0010, value)
+
+    property qos_time_to_live:
+        """TLV qos_time_to_live (0x0017), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0017)
+
+        def __set__(self, value):
+            self._put_tlv(0x0017, value)
+
+    property payload_type:
+        """TLV payload_type (0x0019), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0019)
+
+        def __set__(self, value):
+            self._put_tlv(0x0019, value)
+
+    property additional_status_info_text:
+        """TLV additional_status_info_text (0x001D), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x001D)
+
+        def __set__(self, value):
+            self._put_tlv(0x001D, value)
+
+    property receipted_message_id:
+        """TLV receipted_message_id (0x001E), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x001E)
+
+        def __set__(self, value):
+            self._put_tlv(0x001E, value)
+
+    property ms_msg_wait_facilities:
+        """TLV ms_msg_wait_facilities (0x0030), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0030)
+
+        def __set__(self, value):
+            self._put_tlv(0x0030, value)
+
+    property privacy_indicator:
+        """TLV privacy_indicator (0x0201), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0201)
+
+        def __set__(self, value):
+            self._put_tlv(0x0201, value)
+
+    property source_subaddress:
+        """TLV source_subaddress (0x0202), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0202)
+
+        def __set__(self, value):
+            self._put_tlv(0x0202, value)
+
+    property dest_subaddress:
+        """TLV dest_subaddress (0x0203), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0203)
+
+        def __set__(self, value):
+            self._put_tlv(0x0203, value)
+
+    property user_message_reference:
+        """TLV user_message_reference (0x0204), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0204)
+
+        def __set__(self, value):
+            self._put_tlv(0x0204, value)
+
+    property user_response_code:
+        """TLV user_response_code (0x0205), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0205)
+
+        def __set__(self, value):
+            self._put_tlv(0x0205, value)
+
+    property source_port:
+        """TLV source_port (0x020A), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x020A)
+
+        def __set__(self, value):
+            self._put_tlv(0x020A, value)
+
+    property destination_port:
+        """TLV destination_port (0x020B), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x020B)
+
+        def __set__(self, value):
+            self._put_tlv(0x020B, value)
+
+    property sar_msg_ref_num:
+        """TLV sar_msg_ref_num (0x020C), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x020C)
+
+        def __set__(self, value):
+            self._put_tlv(0x020C, value)
+
+    property language_indicator:
+        """TLV language_indicator (0x020D), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x020D)
+
+        def __set__(self, value):
+            self._put_tlv(0x020D, value)
+
+    property sar_total_segments:
+        """TLV sar_total_segments (0x020E), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x020E)
+
+        def __set__(self, value):
+            self._put_tlv(0x020E, value)
+
+    property sar_segment_seqnum:
+        """TLV sar_segment_seqnum (0x020F), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x020F)
+
+        def __set__(self, value):
+            self._put_tlv(0x020F, value)
+
+    property sc_interface_version:
+        """TLV sc_interface_version (0x0210), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0210)
+
+        def __set__(self, value):
+            self._put_tlv(0x0210, value)
+
+    property callback_num_pres_ind:
+        """TLV callback_num_pres_ind (0x0302), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0302)
+
+        def __set__(self, value):
+            self._put_tlv(0x0302, value)
+
+    property callback_num_atag:
+        """TLV callback_num_atag (0x0303), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0303)
+
+        def __set__(self, value):
+            self._put_tlv(0x0303, value)
+
+    property number_of_messages:
+        """TLV number_of_messages (0x0304), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0304)
+
+        def __set__(self, value):
+            self._put_tlv(0x0304, value)
+
+    property callback_num:
+        """TLV callback_num (0x0381), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0381)
+
+        def __set__(self, value):
+            self._put_tlv(0x0381, value)
+
+    property dpf_result:
+        """TLV dpf_result (0x0420), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0420)
+
+        def __set__(self, value):
+            self._put_tlv(0x0420, value)
+
+    property set_dpf:
+        """TLV set_dpf (0x0421), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0421)
+
+        def __set__(self, value):
+            self._put_tlv(0x0421, value)
+
+    property ms_availability_status:
+        """TLV ms_availability_status (0x0422), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0422)
+
+        def __set__(self, value):
+            self._put_tlv(0x0422, value)
+
+    property network_error_code:
+        """TLV network_error_code (0x0423), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0423)
+
+        def __set__(self, value):
+            self._put_tlv(0x0423, value)
+
+    property message_payload:
+        """TLV message_payload (0x0424), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0424)
+
+        def __set__(self, value):
+            self._put_tlv(0x0424, value)
+
+    property delivery_failure_reason:
+        """TLV delivery_failure_reason (0x0425), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0425)
+
+        def __set__(self, value):
+            self._put_tlv(0x0425, value)
+
+    property more_messages_to_send:
+        """TLV more_messages_to_send (0x0426), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0426)
+
+        def __set__(self, value):
+            self._put_tlv(0x0426, value)
+
+    property message_state:
+        """TLV message_state (0x0427), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0427)
+
+        def __set__(self, value):
+            self._put_tlv(0x0427, value)
+
+    property ussd_service_op:
+        """TLV ussd_service_op (0x0501), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x0501)
+
+        def __set__(self, value):
+            self._put_tlv(0x0501, value)
+
+    property display_time:
+        """TLV display_time (0x1201), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x1201)
+
+        def __set__(self, value):
+            self._put_tlv(0x1201, value)
+
+    property sms_signal:
+        """TLV sms_signal (0x1203), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x1203)
+
+        def __set__(self, value):
+            self._put_tlv(0x1203, value)
+
+    property ms_validity:
+        """TLV ms_validity (0x1204), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x1204)
+
+        def __set__(self, value):
+            self._put_tlv(0x1204, value)
+
+    property alert_on_message_delivery:
+        """TLV alert_on_message_delivery (0x130C), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x130C)
+
+        def __set__(self, value):
+            self._put_tlv(0x130C, value)
+
+    property its_reply_type:
+        """TLV its_reply_type (0x1380), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x1380)
+
+        def __set__(self, value):
+            self._put_tlv(0x1380, value)
+
+    property its_session_info:
+        """TLV its_session_info (0x1383), SMPP 3.4 §5.3.2; None when absent."""
+        def __get__(self):
+            return self._get_tlv(0x1383)
+
+        def __set__(self, value):
+            self._put_tlv(0x1383, value)
+
+
+def _rebuild(cls, fields):
+    unknown = [(k, fields.pop(k)) for k in list(fields) if k.startswith("tlv_0x")]
+    pdu = cls(**fields)
+    for key, value in unknown:
+        pdu.set_tlv(int(key[4:], 16), value)
+    return pdu
+
+
+@cython.no_gc
+cdef class RequestPdu(Pdu):
+    """A PDU that expects a response (bind, submit_sm, deliver_sm, enquire_link, ...)."""
+
+    response_class = None
+
+    def make_response(self, *, command_status=0, **fields):
+        """The matching response, carrying this request's sequence_number."""
+        cls = self.response_class
+        if cls is None:
+            raise TypeError(f"{type(self).__name__} has no response PDU")
+        return cls(sequence_number=self.sequence_number, command_status=command_status, **fields)
+
+
+@cython.no_gc
+cdef class ResponsePdu(Pdu):
+    """A response PDU (command_id with the 0x80000000 bit set)."""
+
+
+# --- header-only PDUs (§4.2 unbind, §4.3 generic_nack, §4.11 enquire_link, ...) ---------
+
+@cython.no_gc
+cdef class _HeaderOnlyRequest(RequestPdu):
+    def __init__(self, *, sequence_number=0, command_status=0, **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+
+@cython.no_gc
+cdef class _HeaderOnlyResponse(ResponsePdu):
+    def __init__(self, *, sequence_number=0, command_status=0, **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+
+@cython.no_gc
+@cython.final
+cdef class GenericNack(_HeaderOnlyResponse):
+    """generic_nack (§4.3): the answer to a PDU that cannot be decoded or is not allowed."""
+    command_id = 0x80000000
+    command_name = "generic_nack"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000000
+
+
+@cython.no_gc
+@cython.final
+cdef class UnbindResp(_HeaderOnlyResponse):
+    """unbind_resp (§4.2.2)."""
+    command_id = 0x80000006
+    command_name = "unbind_resp"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000006
+
+
+@cython.no_gc
+@cython.final
+cdef class Unbind(_HeaderOnlyRequest):
+    """unbind (§4.2.1)."""
+    command_id = 0x00000006
+    command_name = "unbind"
+    response_class = UnbindResp
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000006
+
+
+@cython.no_gc
+@cython.final
+cdef class EnquireLinkResp(_HeaderOnlyResponse):
+    """enquire_link_resp (§4.11.2)."""
+    command_id = 0x80000015
+    command_name = "enquire_link_resp"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000015
+
+
+@cython.no_gc
+@cython.final
+cdef class EnquireLink(_HeaderOnlyRequest):
+    """enquire_link (§4.11.1)."""
+    command_id = 0x00000015
+    command_name = "enquire_link"
+    response_class = EnquireLinkResp
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000015
+
+
+@cython.no_gc
+@cython.final
+cdef class CancelSmResp(_HeaderOnlyResponse):
+    """cancel_sm_resp (§4.9.2)."""
+    command_id = 0x80000008
+    command_name = "cancel_sm_resp"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000008
+
+
+@cython.no_gc
+@cython.final
+cdef class ReplaceSmResp(_HeaderOnlyResponse):
+    """replace_sm_resp (§4.10.2)."""
+    command_id = 0x80000007
+    command_name = "replace_sm_resp"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000007
+
+
+# --- bind (§4.1) ------------------------------------------------------------------------
+
+@cython.no_gc
+cdef class _BindResp(ResponsePdu):
+    cdef public object system_id
+    _FIELDS = ("system_id",)
+
+    def __init__(self, *, sequence_number=0, command_status=0, system_id="", **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.system_id = system_id
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    cdef int _omit_body(self) except -1:
+        # §4.1.2: the body is not returned when command_status is non-zero.
+        return bool(self.command_status) and not self.system_id and self._tlvs is None
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        _put_cstr(b, self.system_id, 16, "system_id")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        if r.pos == r.end:
+            self.system_id = _EMPTY
+            return 0
+        self.system_id = _get_cstr(r, 16, "system_id")
+        return 0
+
+
+@cython.no_gc
+@cython.final
+cdef class BindTransmitterResp(_BindResp):
+    """bind_transmitter_resp (§4.1.2)."""
+    command_id = 0x80000002
+    command_name = "bind_transmitter_resp"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000002
+
+
+@cython.no_gc
+@cython.final
+cdef class BindReceiverResp(_BindResp):
+    """bind_receiver_resp (§4.1.4)."""
+    command_id = 0x80000001
+    command_name = "bind_receiver_resp"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000001
+
+
+@cython.no_gc
+@cython.final
+cdef class BindTransceiverResp(_BindResp):
+    """bind_transceiver_resp (§4.1.6)."""
+    command_id = 0x80000009
+    command_name = "bind_transceiver_resp"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000009
+
+
+@cython.no_gc
+cdef class _Bind(RequestPdu):
+    cdef public object system_id, password, system_type, interface_version
+    cdef public object addr_ton, addr_npi, address_range
+    _FIELDS = ("system_id", "password", "system_type", "interface_version", "addr_ton",
+               "addr_npi", "address_range")
+
+    def __init__(self, *, sequence_number=0, command_status=0, system_id="", password="",
+                 system_type="", interface_version=0x34, addr_ton=0, addr_npi=0,
+                 address_range="", **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.system_id = system_id
+        self.password = password
+        self.system_type = system_type
+        self.interface_version = interface_version
+        self.addr_ton = addr_ton
+        self.addr_npi = addr_npi
+        self.address_range = address_range
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    def __repr__(self):
+        # Never show the password (it ends up in logs).
+        text = Pdu.__repr__(self)
+        return text.replace(f"password={self.password!r}", "password='***'", 1)
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        _put_cstr(b, self.system_id, 16, "system_id")
+        _put_cstr(b, self.password, 9, "password")
+        _put_cstr(b, self.system_type, 13, "system_type")
+        _put_int(b, self.interface_version, 1, "interface_version")
+        _put_int(b, self.addr_ton, 1, "addr_ton")
+        _put_int(b, self.addr_npi, 1, "addr_npi")
+        _put_cstr(b, self.address_range, 41, "address_range")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        self.system_id = _get_cstr(r, 16, "system_id")
+        self.password = _get_cstr(r, 9, "password")
+        self.system_type = _get_cstr(r, 13, "system_type")
+        self.interface_version = _get_u8(r, "interface_version")
+        self.addr_ton = _get_u8(r, "addr_ton")
+        self.addr_npi = _get_u8(r, "addr_npi")
+        self.address_range = _get_cstr(r, 41, "address_range")
+        return 0
+
+
+@cython.no_gc
+@cython.final
+cdef class BindTransmitter(_Bind):
+    """bind_transmitter (§4.1.1)."""
+    command_id = 0x00000002
+    command_name = "bind_transmitter"
+    response_class = BindTransmitterResp
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000002
+
+
+@cython.no_gc
+@cython.final
+cdef class BindReceiver(_Bind):
+    """bind_receiver (§4.1.3)."""
+    command_id = 0x00000001
+    command_name = "bind_receiver"
+    response_class = BindReceiverResp
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000001
+
+
+@cython.no_gc
+@cython.final
+cdef class BindTransceiver(_Bind):
+    """bind_transceiver (§4.1.5)."""
+    command_id = 0x00000009
+    command_name = "bind_transceiver"
+    response_class = BindTransceiverResp
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000009
+
+
+@cython.no_gc
+@cython.final
+cdef class Outbind(RequestPdu):
+    """outbind (§4.1.7): an SMSC asks an ESME to bind_receiver.  It has no response."""
+    cdef public object system_id, password
+    command_id = 0x0000000B
+    command_name = "outbind"
+    _FIELDS = ("system_id", "password")
+
+    def __init__(self, *, sequence_number=0, command_status=0, system_id="", password="",
+                 **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.system_id = system_id
+        self.password = password
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    def __repr__(self):
+        text = Pdu.__repr__(self)
+        return text.replace(f"password={self.password!r}", "password='***'", 1)
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x0000000B
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        _put_cstr(b, self.system_id, 16, "system_id")
+        _put_cstr(b, self.password, 9, "password")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        self.system_id = _get_cstr(r, 16, "system_id")
+        self.password = _get_cstr(r, 9, "password")
+        return 0
+
+
+# --- responses carrying a message_id (§4.4.2, §4.6.2, §4.7.2) --------------------------
+
+@cython.no_gc
+cdef class _MessageIdResp(ResponsePdu):
+    cdef public object message_id
+    _FIELDS = ("message_id",)
+
+    def __init__(self, *, sequence_number=0, command_status=0, message_id="", **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.message_id = message_id
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    cdef int _omit_body(self) except -1:
+        # §4.4.2: "The submit_sm_resp PDU Body is not returned if the command_status field
+        # contains a non-zero value."  The decoder accepts both forms.
+        return bool(self.command_status) and not self.message_id and self._tlvs is None
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        _put_cstr(b, self.message_id, 65, "message_id")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        if r.pos == r.end:
+            self.message_id = _EMPTY
+            return 0
+        self.message_id = _get_cstr(r, 65, "message_id")
+        return 0
+
+
+@cython.no_gc
+@cython.final
+cdef class SubmitSmResp(_MessageIdResp):
+    """submit_sm_resp (§4.4.2)."""
+    command_id = 0x80000004
+    command_name = "submit_sm_resp"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000004
+
+
+@cython.no_gc
+@cython.final
+cdef class DeliverSmResp(_MessageIdResp):
+    """deliver_sm_resp (§4.6.2); message_id is unused and set to NULL."""
+    command_id = 0x80000005
+    command_name = "deliver_sm_resp"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000005
+
+
+@cython.no_gc
+@cython.final
+cdef class DataSmResp(_MessageIdResp):
+    """data_sm_resp (§4.7.2)."""
+    command_id = 0x80000103
+    command_name = "data_sm_resp"
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000103
+
+
+# --- submit_sm and deliver_sm (§4.4.1, §4.6.1) -----------------------------------------
+
+@cython.no_gc
+cdef class _ShortMessage(RequestPdu):
+    cdef public object service_type, source_addr_ton, source_addr_npi, source_addr
+    cdef public object dest_addr_ton, dest_addr_npi, destination_addr
+    cdef public object esm_class, protocol_id, priority_flag
+    cdef public object schedule_delivery_time, validity_period
+    cdef public object registered_delivery, replace_if_present_flag, data_coding
+    cdef public object sm_default_msg_id, short_message
+    _FIELDS = ("service_type", "source_addr_ton", "source_addr_npi", "source_addr",
+               "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class",
+               "protocol_id", "priority_flag", "schedule_delivery_time", "validity_period",
+               "registered_delivery", "replace_if_present_flag", "data_coding",
+               "sm_default_msg_id", "short_message")
+
+    def __init__(self, *, sequence_number=0, command_status=0, service_type="",
+                 source_addr_ton=0, source_addr_npi=0, source_addr="", dest_addr_ton=0,
+                 dest_addr_npi=0, destination_addr="", esm_class=0, protocol_id=0,
+                 priority_flag=0, schedule_delivery_time="", validity_period="",
+                 registered_delivery=0, replace_if_present_flag=0, data_coding=0,
+                 sm_default_msg_id=0, short_message=b"", **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.service_type = service_type
+        self.source_addr_ton = source_addr_ton
+        self.source_addr_npi = source_addr_npi
+        self.source_addr = source_addr
+        self.dest_addr_ton = dest_addr_ton
+        self.dest_addr_npi = dest_addr_npi
+        self.destination_addr = destination_addr
+        self.esm_class = esm_class
+        self.protocol_id = protocol_id
+        self.priority_flag = priority_flag
+        self.schedule_delivery_time = schedule_delivery_time
+        self.validity_period = validity_period
+        self.registered_delivery = registered_delivery
+        self.replace_if_present_flag = replace_if_present_flag
+        self.data_coding = data_coding
+        self.sm_default_msg_id = sm_default_msg_id
+        self.short_message = short_message
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    property sm_length:
+        """Length of short_message in octets (derived; not stored)."""
+
+        def __get__(self):
+            return 0 if self.short_message is None else len(self.short_message)
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        cdef Py_ssize_t n
+        _put_cstr(b, self.service_type, 6, "service_type")
+        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
+        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_cstr(b, self.source_addr, 21, "source_addr")
+        _put_int(b, self.dest_addr_ton, 1, "dest_addr_ton")
+        _put_int(b, self.dest_addr_npi, 1, "dest_addr_npi")
+        _put_cstr(b, self.destination_addr, 21, "destination_addr")
+        _put_int(b, self.esm_class, 1, "esm_class")
+        _put_int(b, self.protocol_id, 1, "protocol_id")
+        _put_int(b, self.priority_flag, 1, "priority_flag")
+        _put_time(b, self.schedule_delivery_time, "schedule_delivery_time")
+        _put_time(b, self.validity_period, "validity_period")
+        _put_int(b, self.registered_delivery, 1, "registered_delivery")
+        _put_int(b, self.replace_if_present_flag, 1, "replace_if_present_flag")
+        _put_int(b, self.data_coding, 1, "data_coding")
+        _put_int(b, self.sm_default_msg_id, 1, "sm_default_msg_id")
+        n = _octets_len(self.short_message, "short_message")
+        if n > 254:
+            raise EncodeError(
+                f"short_message is {n} octets; SMPP 3.4 allows at most 254 (use message_payload)",
+                field="short_message",
+            )
+        _reserve(b, 1)
+        b.data[b.length] = <char>n
+        b.length += 1
+        _put_octets(b, self.short_message, 254, "short_message")
+        return 0
+
+    @cython.boundscheck(False)
+    cdef int _decode_body(self, RCur* r) except -1:
+        cdef int n
+        self.service_type = _get_cstr(r, 6, "service_type")
+        self.source_addr_ton = _get_u8(r, "source_addr_ton")
+        self.source_addr_npi = _get_u8(r, "source_addr_npi")
+        self.source_addr = _get_cstr(r, 21, "source_addr")
+        self.dest_addr_ton = _get_u8(r, "dest_addr_ton")
+        self.dest_addr_npi = _get_u8(r, "dest_addr_npi")
+        self.destination_addr = _get_cstr(r, 21, "destination_addr")
+        _need(r, 3, "esm_class")
+        self.esm_class = r.base[r.pos]
+        self.protocol_id = r.base[r.pos + 1]
+        self.priority_flag = r.base[r.pos + 2]
+        r.pos += 3
+        self.schedule_delivery_time = _get_cstr(r, 17, "schedule_delivery_time")
+        self.validity_period = _get_cstr(r, 17, "validity_period")
+        _need(r, 5, "registered_delivery")
+        self.registered_delivery = r.base[r.pos]
+        self.replace_if_present_flag = r.base[r.pos + 1]
+        self.data_coding = r.base[r.pos + 2]
+        self.sm_default_msg_id = r.base[r.pos + 3]
+        n = r.base[r.pos + 4]
+        r.pos += 5
+        self.short_message = _get_octets(r, n, "short_message")
+        self._tlvs = _get_tlvs(r)
+        return 0
+
+
+@cython.no_gc
+@cython.final
+cdef class SubmitSm(_ShortMessage):
+    """submit_sm (§4.4.1): an ESME submits a short message to the SMSC."""
+    command_id = 0x00000004
+    command_name = "submit_sm"
+    response_class = SubmitSmResp
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000004
+
+
+@cython.no_gc
+@cython.final
+cdef class DeliverSm(_ShortMessage):
+    """deliver_sm (§4.6.1): the SMSC delivers a message (or a receipt) to an ESME."""
+    command_id = 0x00000005
+    command_name = "deliver_sm"
+    response_class = DeliverSmResp
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000005
+
+
+# --- submit_multi (§4.5) ---------------------------------------------------------------
+
+@cython.no_gc
+@cython.final
+cdef class SubmitMultiResp(ResponsePdu):
+    """submit_multi_resp (§4.5.2).  unsuccess_smes: (ton, npi, address, error_status_code)."""
+    cdef public object message_id, unsuccess_smes
+    command_id = 0x80000021
+    command_name = "submit_multi_resp"
+    _FIELDS = ("message_id", "unsuccess_smes")
+
+    def __init__(self, *, sequence_number=0, command_status=0, message_id="",
+                 unsuccess_smes=(), **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.message_id = message_id
+        self.unsuccess_smes = [tuple(x) for x in unsuccess_smes]
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    property no_unsuccess:
+        def __get__(self):
+            return len(self.unsuccess_smes)
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000021
+
+    cdef int _omit_body(self) except -1:
+        return (bool(self.command_status) and not self.message_id
+                and not self.unsuccess_smes and self._tlvs is None)
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        _put_cstr(b, self.message_id, 65, "message_id")
+        smes = list(self.unsuccess_smes or ())
+        _put_int(b, len(smes), 1, "no_unsuccess")
+        for item in smes:
+            if len(item) != 4:
+                raise EncodeError(
+                    "unsuccess_smes items are (dest_addr_ton, dest_addr_npi, destination_addr,"
+                    " error_status_code)", field="unsuccess_smes",
+                )
+            ton, npi, addr, status = item
+            _put_int(b, ton, 1, "unsuccess_smes.dest_addr_ton")
+            _put_int(b, npi, 1, "unsuccess_smes.dest_addr_npi")
+            _put_cstr(b, addr, 21, "unsuccess_smes.destination_addr")
+            _put_int(b, status, 4, "unsuccess_smes.error_status_code")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        cdef int count, i
+        if r.pos == r.end:
+            self.message_id = _EMPTY
+            self.unsuccess_smes = []
+            return 0
+        self.message_id = _get_cstr(r, 65, "message_id")
+        count = _get_u8(r, "no_unsuccess")
+        smes = []
+        for i in range(count):
+            ton = _get_u8(r, "unsuccess_smes.dest_addr_ton")
+            npi = _get_u8(r, "unsuccess_smes.dest_addr_npi")
+            addr = _get_cstr(r, 21, "destination_addr")
+            _need(r, 4, "unsuccess_smes.error_status_code")
+            status = _load_u32(r.base + r.pos)
+            r.pos += 4
+            smes.append((ton, npi, addr, status))
+        self.unsuccess_smes = smes
+        self._tlvs = _get_tlvs(r)
+        return 0
+
+
+@cython.no_gc
+@cython.final
+cdef class SubmitMulti(RequestPdu):
+    """submit_multi (§4.5.1).
+
+    dest_addresses: a (dest_addr_ton, dest_addr_npi, destination_addr) tuple is an SME
+    address (dest_flag 1); a str is a distribution list name (dest_flag 2).
+    """
+    cdef public object service_type, source_addr_ton, source_addr_npi, source_addr
+    cdef public object dest_addresses
+    cdef public object esm_class, protocol_id, priority_flag
+    cdef public object schedule_delivery_time, validity_period
+    cdef public object registered_delivery, replace_if_present_flag, data_coding
+    cdef public object sm_default_msg_id, short_message
+    command_id = 0x00000021
+    command_name = "submit_multi"
+    response_class = SubmitMultiResp
+    _FIELDS = ("service_type", "source_addr_ton", "source_addr_npi", "source_addr",
+               "dest_addresses", "esm_class", "protocol_id", "priority_flag",
+               "schedule_delivery_time", "validity_period", "registered_delivery",
+               "replace_if_present_flag", "data_coding", "sm_default_msg_id", "short_message")
+
+    def __init__(self, *, sequence_number=0, command_status=0, service_type="",
+                 source_addr_ton=0, source_addr_npi=0, source_addr="", dest_addresses=(),
+                 esm_class=0, protocol_id=0, priority_flag=0, schedule_delivery_time="",
+                 validity_period="", registered_delivery=0, replace_if_present_flag=0,
+                 data_coding=0, sm_default_msg_id=0, short_message=b"", **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.service_type = service_type
+        self.source_addr_ton = source_addr_ton
+        self.source_addr_npi = source_addr_npi
+        self.source_addr = source_addr
+        self.dest_addresses = [x if isinstance(x, str) else tuple(x) for x in dest_addresses]
+        self.esm_class = esm_class
+        self.protocol_id = protocol_id
+        self.priority_flag = priority_flag
+        self.schedule_delivery_time = schedule_delivery_time
+        self.validity_period = validity_period
+        self.registered_delivery = registered_delivery
+        self.replace_if_present_flag = replace_if_present_flag
+        self.data_coding = data_coding
+        self.sm_default_msg_id = sm_default_msg_id
+        self.short_message = short_message
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    property number_of_dests:
+        def __get__(self):
+            return len(self.dest_addresses)
+
+    property sm_length:
+        def __get__(self):
+            return 0 if self.short_message is None else len(self.short_message)
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000021
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        cdef Py_ssize_t n
+        _put_cstr(b, self.service_type, 6, "service_type")
+        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
+        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_cstr(b, self.source_addr, 21, "source_addr")
+        dests = list(self.dest_addresses or ())
+        # §4.5.1: number_of_dests is at most 254 (one octet, 255 reserved by some SMSCs).
+        if len(dests) > 254:
+            raise EncodeError(f"number_of_dests is {len(dests)}; at most 254",
+                              field="dest_addresses")
+        _put_int(b, len(dests), 1, "number_of_dests")
+        for dest in dests:
+            _reserve(b, 1)
+            if isinstance(dest, str):
+                b.data[b.length] = 2
+                b.length += 1
+                _put_cstr(b, dest, 21, "dest_addresses.dl_name")
+            else:
+                if len(dest) != 3:
+                    raise EncodeError(
+                        "dest_addresses items are (dest_addr_ton, dest_addr_npi,"
+                        " destination_addr) or a distribution list name", field="dest_addresses",
+                    )
+                b.data[b.length] = 1
+                b.length += 1
+                _put_int(b, dest[0], 1, "dest_addresses.dest_addr_ton")
+                _put_int(b, dest[1], 1, "dest_addresses.dest_addr_npi")
+                _put_cstr(b, dest[2], 21, "dest_addresses.destination_addr")
+        _put_int(b, self.esm_class, 1, "esm_class")
+        _put_int(b, self.protocol_id, 1, "protocol_id")
+        _put_int(b, self.priority_flag, 1, "priority_flag")
+        _put_time(b, self.schedule_delivery_time, "schedule_delivery_time")
+        _put_time(b, self.validity_period, "validity_period")
+        _put_int(b, self.registered_delivery, 1, "registered_delivery")
+        _put_int(b, self.replace_if_present_flag, 1, "replace_if_present_flag")
+        _put_int(b, self.data_coding, 1, "data_coding")
+        _put_int(b, self.sm_default_msg_id, 1, "sm_default_msg_id")
+        n = _octets_len(self.short_message, "short_message")
+        if n > 254:
+            raise EncodeError(f"short_message is {n} octets; at most 254",
+                              field="short_message")
+        _put_int(b, n, 1, "sm_length")
+        _put_octets(b, self.short_message, 254, "short_message")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        cdef int count, i, flag, n
+        cdef Py_ssize_t at
+        self.service_type = _get_cstr(r, 6, "service_type")
+        self.source_addr_ton = _get_u8(r, "source_addr_ton")
+        self.source_addr_npi = _get_u8(r, "source_addr_npi")
+        self.source_addr = _get_cstr(r, 21, "source_addr")
+        count = _get_u8(r, "number_of_dests")
+        dests = []
+        for i in range(count):
+            at = r.pos
+            flag = _get_u8(r, "dest_flag")
+            if flag == 1:
+                ton = _get_u8(r, "dest_addr_ton")
+                npi = _get_u8(r, "dest_addr_npi")
+                dests.append((ton, npi, _get_cstr(r, 21, "destination_addr")))
+            elif flag == 2:
+                dests.append(_get_cstr(r, 21, "dl_name"))
+            else:
+                raise _derr(r, f"dest_flag {flag} at offset {at} is neither 1 (SME) nor 2 (list)",
+                            "dest_flag", at, ESME_RINVDESTFLAG)
+        self.dest_addresses = dests
+        self.esm_class = _get_u8(r, "esm_class")
+        self.protocol_id = _get_u8(r, "protocol_id")
+        self.priority_flag = _get_u8(r, "priority_flag")
+        self.schedule_delivery_time = _get_cstr(r, 17, "schedule_delivery_time")
+        self.validity_period = _get_cstr(r, 17, "validity_period")
+        self.registered_delivery = _get_u8(r, "registered_delivery")
+        self.replace_if_present_flag = _get_u8(r, "replace_if_present_flag")
+        self.data_coding = _get_u8(r, "data_coding")
+        self.sm_default_msg_id = _get_u8(r, "sm_default_msg_id")
+        n = _get_u8(r, "sm_length")
+        self.short_message = _get_octets(r, n, "short_message")
+        self._tlvs = _get_tlvs(r)
+        return 0
+
+
+# --- data_sm (§4.7) ---------------------------------------------------------------------
+
+@cython.no_gc
+@cython.final
+cdef class DataSm(RequestPdu):
+    """data_sm (§4.7.1): message transfer in either direction, payload in TLVs."""
+    cdef public object service_type, source_addr_ton, source_addr_npi, source_addr
+    cdef public object dest_addr_ton, dest_addr_npi, destination_addr
+    cdef public object esm_class, registered_delivery, data_coding
+    command_id = 0x00000103
+    command_name = "data_sm"
+    response_class = DataSmResp
+    _FIELDS = ("service_type", "source_addr_ton", "source_addr_npi", "source_addr",
+               "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class",
+               "registered_delivery", "data_coding")
+
+    def __init__(self, *, sequence_number=0, command_status=0, service_type="",
+                 source_addr_ton=0, source_addr_npi=0, source_addr="", dest_addr_ton=0,
+                 dest_addr_npi=0, destination_addr="", esm_class=0, registered_delivery=0,
+                 data_coding=0, **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.service_type = service_type
+        self.source_addr_ton = source_addr_ton
+        self.source_addr_npi = source_addr_npi
+        self.source_addr = source_addr
+        self.dest_addr_ton = dest_addr_ton
+        self.dest_addr_npi = dest_addr_npi
+        self.destination_addr = destination_addr
+        self.esm_class = esm_class
+        self.registered_delivery = registered_delivery
+        self.data_coding = data_coding
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000103
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        _put_cstr(b, self.service_type, 6, "service_type")
+        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
+        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_cstr(b, self.source_addr, 65, "source_addr")
+        _put_int(b, self.dest_addr_ton, 1, "dest_addr_ton")
+        _put_int(b, self.dest_addr_npi, 1, "dest_addr_npi")
+        _put_cstr(b, self.destination_addr, 65, "destination_addr")
+        _put_int(b, self.esm_class, 1, "esm_class")
+        _put_int(b, self.registered_delivery, 1, "registered_delivery")
+        _put_int(b, self.data_coding, 1, "data_coding")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        self.service_type = _get_cstr(r, 6, "service_type")
+        self.source_addr_ton = _get_u8(r, "source_addr_ton")
+        self.source_addr_npi = _get_u8(r, "source_addr_npi")
+        self.source_addr = _get_cstr(r, 65, "source_addr")
+        self.dest_addr_ton = _get_u8(r, "dest_addr_ton")
+        self.dest_addr_npi = _get_u8(r, "dest_addr_npi")
+        self.destination_addr = _get_cstr(r, 65, "destination_addr")
+        self.esm_class = _get_u8(r, "esm_class")
+        self.registered_delivery = _get_u8(r, "registered_delivery")
+        self.data_coding = _get_u8(r, "data_coding")
+        self._tlvs = _get_tlvs(r)
+        return 0
+
+
+# --- query_sm (§4.8) ---------------------------------------------------------------------
+
+@cython.no_gc
+@cython.final
+cdef class QuerySmResp(ResponsePdu):
+    """query_sm_resp (§4.8.2).  message_state here is the mandatory field, not the TLV."""
+    cdef public object message_id, final_date, error_code
+    cdef object _message_state
+    command_id = 0x80000003
+    command_name = "query_sm_resp"
+    _FIELDS = ("message_id", "final_date", "message_state", "error_code")
+
+    def __init__(self, *, sequence_number=0, command_status=0, message_id="", final_date="",
+                 message_state=0, error_code=0, **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.message_id = message_id
+        self.final_date = final_date
+        self._message_state = message_state
+        self.error_code = error_code
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    property message_state:
+        """The mandatory message_state field of query_sm_resp (§5.2.28)."""
+
+        def __get__(self):
+            return self._message_state
+
+        def __set__(self, value):
+            self._message_state = value
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x80000003
+
+    cdef int _omit_body(self) except -1:
+        return (bool(self.command_status) and not self.message_id and not self.final_date
+                and not self._message_state and not self.error_code and self._tlvs is None)
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        _put_cstr(b, self.message_id, 65, "message_id")
+        _put_time(b, self.final_date, "final_date")
+        _put_int(b, self._message_state, 1, "message_state")
+        _put_int(b, self.error_code, 1, "error_code")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        if r.pos == r.end:
+            self.message_id = _EMPTY
+            self.final_date = _EMPTY
+            self._message_state = 0
+            self.error_code = 0
+            return 0
+        self.message_id = _get_cstr(r, 65, "message_id")
+        self.final_date = _get_cstr(r, 17, "final_date")
+        self._message_state = _get_u8(r, "message_state")
+        self.error_code = _get_u8(r, "error_code")
+        self._tlvs = _get_tlvs(r)
+        return 0
+
+
+@cython.no_gc
+@cython.final
+cdef class QuerySm(RequestPdu):
+    """query_sm (§4.8.1)."""
+    cdef public object message_id, source_addr_ton, source_addr_npi, source_addr
+    command_id = 0x00000003
+    command_name = "query_sm"
+    response_class = QuerySmResp
+    _FIELDS = ("message_id", "source_addr_ton", "source_addr_npi", "source_addr")
+
+    def __init__(self, *, sequence_number=0, command_status=0, message_id="",
+                 source_addr_ton=0, source_addr_npi=0, source_addr="", **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.message_id = message_id
+        self.source_addr_ton = source_addr_ton
+        self.source_addr_npi = source_addr_npi
+        self.source_addr = source_addr
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000003
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        _put_cstr(b, self.message_id, 65, "message_id")
+        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
+        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_cstr(b, self.source_addr, 21, "source_addr")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        self.message_id = _get_cstr(r, 65, "message_id")
+        self.source_addr_ton = _get_u8(r, "source_addr_ton")
+        self.source_addr_npi = _get_u8(r, "source_addr_npi")
+        self.source_addr = _get_cstr(r, 21, "source_addr")
+        self._tlvs = _get_tlvs(r)
+        return 0
+
+
+# --- cancel_sm (§4.9) and replace_sm (§4.10) --------------------------------------------
+
+@cython.no_gc
+@cython.final
+cdef class CancelSm(RequestPdu):
+    """cancel_sm (§4.9.1)."""
+    cdef public object service_type, message_id, source_addr_ton, source_addr_npi, source_addr
+    cdef public object dest_addr_ton, dest_addr_npi, destination_addr
+    command_id = 0x00000008
+    command_name = "cancel_sm"
+    response_class = CancelSmResp
+    _FIELDS = ("service_type", "message_id", "source_addr_ton", "source_addr_npi",
+               "source_addr", "dest_addr_ton", "dest_addr_npi", "destination_addr")
+
+    def __init__(self, *, sequence_number=0, command_status=0, service_type="", message_id="",
+                 source_addr_ton=0, source_addr_npi=0, source_addr="", dest_addr_ton=0,
+                 dest_addr_npi=0, destination_addr="", **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.service_type = service_type
+        self.message_id = message_id
+        self.source_addr_ton = source_addr_ton
+        self.source_addr_npi = source_addr_npi
+        self.source_addr = source_addr
+        self.dest_addr_ton = dest_addr_ton
+        self.dest_addr_npi = dest_addr_npi
+        self.destination_addr = destination_addr
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000008
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        _put_cstr(b, self.service_type, 6, "service_type")
+        _put_cstr(b, self.message_id, 65, "message_id")
+        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
+        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_cstr(b, self.source_addr, 21, "source_addr")
+        _put_int(b, self.dest_addr_ton, 1, "dest_addr_ton")
+        _put_int(b, self.dest_addr_npi, 1, "dest_addr_npi")
+        _put_cstr(b, self.destination_addr, 21, "destination_addr")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        self.service_type = _get_cstr(r, 6, "service_type")
+        self.message_id = _get_cstr(r, 65, "message_id")
+        self.source_addr_ton = _get_u8(r, "source_addr_ton")
+        self.source_addr_npi = _get_u8(r, "source_addr_npi")
+        self.source_addr = _get_cstr(r, 21, "source_addr")
+        self.dest_addr_ton = _get_u8(r, "dest_addr_ton")
+        self.dest_addr_npi = _get_u8(r, "dest_addr_npi")
+        self.destination_addr = _get_cstr(r, 21, "destination_addr")
+        self._tlvs = _get_tlvs(r)
+        return 0
+
+
+@cython.no_gc
+@cython.final
+cdef class ReplaceSm(RequestPdu):
+    """replace_sm (§4.10.1)."""
+    cdef public object message_id, source_addr_ton, source_addr_npi, source_addr
+    cdef public object schedule_delivery_time, validity_period, registered_delivery
+    cdef public object sm_default_msg_id, short_message
+    command_id = 0x00000007
+    command_name = "replace_sm"
+    response_class = ReplaceSmResp
+    _FIELDS = ("message_id", "source_addr_ton", "source_addr_npi", "source_addr",
+               "schedule_delivery_time", "validity_period", "registered_delivery",
+               "sm_default_msg_id", "short_message")
+
+    def __init__(self, *, sequence_number=0, command_status=0, message_id="",
+                 source_addr_ton=0, source_addr_npi=0, source_addr="",
+                 schedule_delivery_time="", validity_period="", registered_delivery=0,
+                 sm_default_msg_id=0, short_message=b"", **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.message_id = message_id
+        self.source_addr_ton = source_addr_ton
+        self.source_addr_npi = source_addr_npi
+        self.source_addr = source_addr
+        self.schedule_delivery_time = schedule_delivery_time
+        self.validity_period = validity_period
+        self.registered_delivery = registered_delivery
+        self.sm_default_msg_id = sm_default_msg_id
+        self.short_message = short_message
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    property sm_length:
+        def __get__(self):
+            return 0 if self.short_message is None else len(self.short_message)
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000007
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        cdef Py_ssize_t n
+        _put_cstr(b, self.message_id, 65, "message_id")
+        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
+        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_cstr(b, self.source_addr, 21, "source_addr")
+        _put_time(b, self.schedule_delivery_time, "schedule_delivery_time")
+        _put_time(b, self.validity_period, "validity_period")
+        _put_int(b, self.registered_delivery, 1, "registered_delivery")
+        _put_int(b, self.sm_default_msg_id, 1, "sm_default_msg_id")
+        n = _octets_len(self.short_message, "short_message")
+        if n > 254:
+            raise EncodeError(f"short_message is {n} octets; at most 254",
+                              field="short_message")
+        _put_int(b, n, 1, "sm_length")
+        _put_octets(b, self.short_message, 254, "short_message")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        cdef int n
+        self.message_id = _get_cstr(r, 65, "message_id")
+        self.source_addr_ton = _get_u8(r, "source_addr_ton")
+        self.source_addr_npi = _get_u8(r, "source_addr_npi")
+        self.source_addr = _get_cstr(r, 21, "source_addr")
+        self.schedule_delivery_time = _get_cstr(r, 17, "schedule_delivery_time")
+        self.validity_period = _get_cstr(r, 17, "validity_period")
+        self.registered_delivery = _get_u8(r, "registered_delivery")
+        self.sm_default_msg_id = _get_u8(r, "sm_default_msg_id")
+        n = _get_u8(r, "sm_length")
+        self.short_message = _get_octets(r, n, "short_message")
+        self._tlvs = _get_tlvs(r)
+        return 0
+
+
+# --- alert_notification (§4.12) -----------------------------------------------------------
+
+@cython.no_gc
+@cython.final
+cdef class AlertNotification(RequestPdu):
+    """alert_notification (§4.12.1): a mobile became available.  It has no response."""
+    cdef public object source_addr_ton, source_addr_npi, source_addr
+    cdef public object esme_addr_ton, esme_addr_npi, esme_addr
+    command_id = 0x00000102
+    command_name = "alert_notification"
+    _FIELDS = ("source_addr_ton", "source_addr_npi", "source_addr", "esme_addr_ton",
+               "esme_addr_npi", "esme_addr")
+
+    def __init__(self, *, sequence_number=0, command_status=0, source_addr_ton=0,
+                 source_addr_npi=0, source_addr="", esme_addr_ton=0, esme_addr_npi=0,
+                 esme_addr="", **tlvs):
+        self.sequence_number = sequence_number
+        self.command_status = command_status
+        self.source_addr_ton = source_addr_ton
+        self.source_addr_npi = source_addr_npi
+        self.source_addr = source_addr
+        self.esme_addr_ton = esme_addr_ton
+        self.esme_addr_npi = esme_addr_npi
+        self.esme_addr = esme_addr
+        if tlvs:
+            self._set_tlv_kwargs(tlvs)
+
+    cdef uint32_t _cid(self) noexcept:
+        return 0x00000102
+
+    cdef int _encode_body(self, WBuf* b) except -1:
+        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
+        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_cstr(b, self.source_addr, 65, "source_addr")
+        _put_int(b, self.esme_addr_ton, 1, "esme_addr_ton")
+        _put_int(b, self.esme_addr_npi, 1, "esme_addr_npi")
+        _put_cstr(b, self.esme_addr, 65, "esme_addr")
+        return 0
+
+    cdef int _decode_body(self, RCur* r) except -1:
+        self.source_addr_ton = _get_u8(r, "source_addr_ton")
+        self.source_addr_npi = _get_u8(r, "source_addr_npi")
+        self.source_addr = _get_cstr(r, 65, "source_addr")
+        self.esme_addr_ton = _get_u8(r, "esme_addr_ton")
+        self.esme_addr_npi = _get_u8(r, "esme_addr_npi")
+        self.esme_addr = _get_cstr(r, 65, "esme_addr")
+        self._tlvs = _get_tlvs(r)
+        return 0
+
+
+PDU_CLASSES = {
+    cls.command_id: cls
+    for cls in (
+        GenericNack, BindReceiver, BindReceiverResp, BindTransmitter, BindTransmitterResp,
+        QuerySm, QuerySmResp, SubmitSm, SubmitSmResp, DeliverSm, DeliverSmResp, Unbind,
+        UnbindResp, ReplaceSm, ReplaceSmResp, CancelSm, CancelSmResp, BindTransceiver,
+        BindTransceiverResp, Outbind, EnquireLink, EnquireLinkResp, SubmitMulti,
+        SubmitMultiResp, AlertNotification, DataSm, DataSmResp,
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Encoding
+# ---------------------------------------------------------------------------------------
+
+cdef int _encode_into(WBuf* b, Pdu pdu) except -1:
+    cdef Py_ssize_t start = b.length
+    cdef object seq = pdu.sequence_number
+    cdef object status = pdu.command_status
+    _reserve(b, 16)
+    b.length += 4   # command_length, patched below
+    _store_u32(b.data + b.length, pdu._cid())
+    b.length += 4
+    _put_int(b, 0 if status is None else status, 4, "command_status")
+    _put_int(b, 0 if seq is None else seq, 4, "sequence_number")
+    if not pdu._omit_body():
+        pdu._encode_body(b)
+        _put_tlvs(b, pdu._tlvs)
+    _store_u32(b.data + start, <uint32_t>(b.length - start))
+    return 0
+
+
+def encode(Pdu pdu not None):
+    """Encode one PDU to bytes.
+
+    Raises :class:`engine.EncodeError` naming the field when a value is out of range (a
+    C-octet string longer than its field allows, short_message over 254 octets, an integer
+    outside its width, a negative sequence_number).
+    """
+    _wbuf.length = 0
+    _encode_into(&_wbuf, pdu)
+    return PyBytes_FromStringAndSize(_wbuf.data, _wbuf.length)
+
 
 def encode_many(pdus):
-    raise NotImplementedError
+    """Encode several PDUs back to back into one bytes object (one write per batch)."""
+    cdef Pdu pdu
+    _wbuf.length = 0
+    for pdu in pdus:
+        if pdu is None:
+            raise TypeError("encode_many() got None instead of a PDU")
+        _encode_into(&_wbuf, pdu)
+    return PyBytes_FromStringAndSize(_wbuf.data, _wbuf.length)
+
+
+# ---------------------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------------------
+
+cdef Pdu _new_pdu(uint32_t command_id):
+    # A switch on the command_id (C speed), then tp_new without __init__.
+    if command_id == 0x00000004:
+        return SubmitSm.__new__(SubmitSm)
+    if command_id == 0x80000004:
+        return SubmitSmResp.__new__(SubmitSmResp)
+    if command_id == 0x00000005:
+        return DeliverSm.__new__(DeliverSm)
+    if command_id == 0x80000005:
+        return DeliverSmResp.__new__(DeliverSmResp)
+    if command_id == 0x00000015:
+        return EnquireLink.__new__(EnquireLink)
+    if command_id == 0x80000015:
+        return EnquireLinkResp.__new__(EnquireLinkResp)
+    if command_id == 0x80000000:
+        return GenericNack.__new__(GenericNack)
+    if command_id == 0x00000001:
+        return BindReceiver.__new__(BindReceiver)
+    if command_id == 0x80000001:
+        return BindReceiverResp.__new__(BindReceiverResp)
+    if command_id == 0x00000002:
+        return BindTransmitter.__new__(BindTransmitter)
+    if command_id == 0x80000002:
+        return BindTransmitterResp.__new__(BindTransmitterResp)
+    if command_id == 0x00000009:
+        return BindTransceiver.__new__(BindTransceiver)
+    if command_id == 0x80000009:
+        return BindTransceiverResp.__new__(BindTransceiverResp)
+    if command_id == 0x00000003:
+        return QuerySm.__new__(QuerySm)
+    if command_id == 0x80000003:
+        return QuerySmResp.__new__(QuerySmResp)
+    if command_id == 0x00000006:
+        return Unbind.__new__(Unbind)
+    if command_id == 0x80000006:
+        return UnbindResp.__new__(UnbindResp)
+    if command_id == 0x00000007:
+        return ReplaceSm.__new__(ReplaceSm)
+    if command_id == 0x80000007:
+        return ReplaceSmResp.__new__(ReplaceSmResp)
+    if command_id == 0x00000008:
+        return CancelSm.__new__(CancelSm)
+    if command_id == 0x80000008:
+        return CancelSmResp.__new__(CancelSmResp)
+    if command_id == 0x0000000B:
+        return Outbind.__new__(Outbind)
+    if command_id == 0x00000021:
+        return SubmitMulti.__new__(SubmitMulti)
+    if command_id == 0x80000021:
+        return SubmitMultiResp.__new__(SubmitMultiResp)
+    if command_id == 0x00000102:
+        return AlertNotification.__new__(AlertNotification)
+    if command_id == 0x00000103:
+        return DataSm.__new__(DataSm)
+    if command_id == 0x80000103:
+        return DataSmResp.__new__(DataSmResp)
+    return None
+
+
+cdef Pdu _decode_at(const uchar* p, Py_ssize_t length):
+    """Decode the whole PDU at ``p``; ``length`` == command_length, already validated."""
+    cdef RCur r
+    cdef Pdu pdu
+    r.base = p
+    r.pos = 16
+    r.end = length
+    r.command_id = _load_u32(p + 4)
+    r.sequence_number = _load_u32(p + 12)
+    pdu = _new_pdu(r.command_id)
+    if pdu is None:
+        raise _derr(&r, f"unknown command_id 0x{r.command_id:08X}", "command_id", 4,
+                    ESME_RINVCMDID)
+    pdu.command_status = _load_u32(p + 8)
+    pdu.sequence_number = r.sequence_number
+    pdu._decode_body(&r)
+    if pdu._tlvs is None and r.pos < r.end:
+        # Header-only and body-only PDUs: whatever follows the mandatory part is TLVs.
+        pdu._tlvs = _get_tlvs(&r)
+    return pdu
+
+
+cdef object _length_error(Py_ssize_t length, Py_ssize_t maximum):
+    return DecodeError(
+        f"command_length {length} is outside 16..{maximum}",
+        command_status=ESME_RINVCMDLEN,
+        field="command_length",
+        offset=0,
+        recoverable=False,
+    )
+
 
 def decode(data):
-    raise NotImplementedError
+    """Decode exactly one whole PDU from ``data`` (bytes, bytearray or memoryview).
 
-class PduReader:
-    def __init__(self, max_pdu_length=65536):
+    Any input either decodes or raises :class:`engine.DecodeError`; never another exception.
+    """
+    cdef Py_buffer view
+    cdef Py_ssize_t n, length
+    cdef const uchar* p
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        p = <const uchar*>view.buf
+        n = view.len
+        if n < 16:
+            raise DecodeError(
+                f"{n} octets is shorter than the 16-octet SMPP header",
+                command_status=ESME_RINVCMDLEN, field="command_length", offset=0,
+                recoverable=False,
+            )
+        length = _load_u32(p)
+        if length != n:
+            raise DecodeError(
+                f"command_length {length} does not match the {n} octets given",
+                command_status=ESME_RINVCMDLEN, command_id=_load_u32(p + 4),
+                sequence_number=_load_u32(p + 12), field="command_length", offset=0,
+                recoverable=False,
+            )
+        return _decode_at(p, length)
+    finally:
+        PyBuffer_Release(&view)
+
+
+# ---------------------------------------------------------------------------------------
+# Stream framer
+# ---------------------------------------------------------------------------------------
+
+cdef class PduReader:
+    """Turns a TCP byte stream, read in chunks of any size, into whole decoded PDUs.
+
+    ``feed(data)`` returns, in stream order, every PDU completed by ``data``.  A PDU that
+    frames correctly but does not decode (unknown command_id, bad field) appears in the
+    list as a recoverable :class:`engine.DecodeError` instance, so the caller can answer it
+    (generic_nack or an error response) and go on.  A ``command_length`` below 16 or above
+    ``max_pdu_length`` raises DecodeError (recoverable=False) as soon as its 4 octets
+    arrive: framing is lost and the session must close.  The PDUs decoded earlier in the
+    same call are then on the exception's ``pdus`` attribute, so nothing is lost.
+
+    Bytes are copied only for a PDU that straddles two reads; whole PDUs are decoded in
+    place from the caller's buffer.
+    """
+
+    cdef readonly Py_ssize_t max_pdu_length
+    cdef bytearray _tail
+    cdef object _broken
+
+    def __init__(self, Py_ssize_t max_pdu_length=DEFAULT_MAX_PDU_LENGTH):
+        if max_pdu_length < 16:
+            raise ValueError("max_pdu_length must be at least 16")
         self.max_pdu_length = max_pdu_length
+        self._tail = bytearray()
+        self._broken = None
+
+    property buffered:
+        """Octets held that do not yet make a whole PDU."""
+
+        def __get__(self):
+            return len(self._tail)
+
+    cdef int _append_one(self, list out, const uchar* p, Py_ssize_t length) except -1:
+        try:
+            out.append(_decode_at(p, length))
+        except DecodeError as exc:
+            out.append(exc)
+        return 0
+
+    cdef int _fail(self, list out, Py_ssize_t length) except -1:
+        err = _length_error(length, self.max_pdu_length)
+        err.pdus = out
+        self._broken = err
+        self._tail = bytearray()
+        raise err
+
     def feed(self, data):
-        raise NotImplementedError
+        """Add a chunk of the stream; return every PDU (or DecodeError) it completes."""
+        cdef Py_buffer view
+        cdef const uchar* p
+        cdef Py_ssize_t n, pos = 0, length, have, take
+        cdef list out = []
+        cdef bytearray tail
+        if self._broken is not None:
+            raise self._broken
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            p = <const uchar*>view.buf
+            n = view.len
+            tail = self._tail
+            if len(tail):
+                # Complete the straddling PDU first: its header, then its body.
+                have = len(tail)
+                if have < 4:
+                    take = 4 - have if n >= 4 - have else n
+                    tail += p[:take]
+                    pos = take
+                    if len(tail) < 4:
+                        return out
+                length = (<Py_ssize_t>tail[0] << 24) | (tail[1] << 16) | (tail[2] << 8) | tail[3]
+                if length < 16 or length > self.max_pdu_length:
+                    self._fail(out, length)
+                take = length - len(tail)
+                if take > n - pos:
+                    tail += p[pos:n]
+                    return out
+                tail += p[pos:pos + take]
+                pos += take
+                whole = bytes(tail)
+                self._tail = bytearray()
+                self._append_one(out, <const uchar*>PyBytes_AS_STRING(whole), length)
+            while n - pos >= 4:
+                length = _load_u32(p + pos)
+                if length < 16 or length > self.max_pdu_length:
+                    self._fail(out, length)
+                if length > n - pos:
+                    break
+                self._append_one(out, p + pos, length)
+                pos += length
+            if pos < n:
+                self._tail = bytearray(p[pos:n])
+            return out
+        finally:
+            PyBuffer_Release(&view)
