@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import engine
 from engine.errors import DecodeError
 from engine.reassembly import InboundMessage, Reassembler, split_part
 from engine.text import build_deliver_sms, decode_text, plan_segments, udh_concat
@@ -18,33 +18,25 @@ LONG_GSM = "The quick brown fox jumps over the lazy dog [€] " * 8  # 3 GSM-7 s
 LONG_UCS2 = "Привет, мир! 😀 " * 12  # 3 UCS-2 segments
 
 
-def fake_deliver_sm(**fields: Any) -> SimpleNamespace:
-    """A stand-in with the deliver_sm attributes the reassembler reads."""
-    base: dict[str, Any] = {
-        "sequence_number": 0,
-        "source_addr": "",
-        "destination_addr": "",
-        "esm_class": 0,
-        "data_coding": 0,
-        "short_message": b"",
-        "message_payload": None,
-        "sar_msg_ref_num": None,
-        "sar_total_segments": None,
-        "sar_segment_seqnum": None,
-    }
-    base.update(fields)
-    return SimpleNamespace(**base)
+def wire(pdus: list[Any]) -> list[Any]:
+    """The PDUs as the session would see them: encoded, framed and decoded again."""
+    out = engine.PduReader().feed(engine.encode_many(pdus))
+    assert not any(isinstance(p, Exception) for p in out)
+    return out
+
+
+def deliver_sm(**fields: Any) -> Any:
+    [pdu] = wire([engine.DeliverSm(**fields)])
+    return pdu
 
 
 def parts(
     text: str, method: str = "udh", ref: int = 7, src: str = "15550001", dst: str = "15559999"
 ) -> list[Any]:
-    pdus = build_deliver_sms(
-        src, dst, text, method=method, reference=ref, pdu_class=fake_deliver_sm
-    )
+    pdus = build_deliver_sms(src, dst, text, method=method, reference=ref)
     for i, p in enumerate(pdus, 1):
         p.sequence_number = i
-    return pdus
+    return wire(pdus)
 
 
 @pytest.mark.parametrize("method", ["udh", "udh16", "sar"])
@@ -113,13 +105,13 @@ def test_single_part_returns_at_once() -> None:
 def test_single_part_with_other_udh_element() -> None:
     # port addressing only (IEI 0x05): not concatenated; the UDH is stripped
     udh = bytes([6, 0x05, 4, 0x0B, 0x84, 0x23, 0xF0])
-    pdu = fake_deliver_sm(esm_class=0x40, short_message=udh + b"hi")
+    pdu = deliver_sm(esm_class=0x40, short_message=udh + b"hi")
     msg = Reassembler().add(pdu, 0.0)
     assert msg is not None and msg.text == "hi" and msg.payload == b"hi"
 
 
 def test_message_payload_single_pdu() -> None:
-    [pdu] = build_deliver_sms("1", "2", LONG_UCS2, method="payload", pdu_class=fake_deliver_sm)
+    [pdu] = wire(build_deliver_sms("1", "2", LONG_UCS2, method="payload"))
     assert pdu.short_message == b"" and pdu.data_coding == 8
     msg = Reassembler().add(pdu, 0.0)
     assert msg is not None and msg.text == LONG_UCS2
@@ -192,29 +184,29 @@ def test_max_pending_bounds_memory() -> None:
 def test_nonsense_numbers_are_delivered_alone() -> None:
     r = Reassembler()
     for udh in (udh_concat(1, 1, 1), bytes([5, 0, 3, 1, 3, 0]), bytes([5, 0, 3, 1, 2, 3])):
-        pdu = fake_deliver_sm(esm_class=0x40, short_message=udh + b"x")
+        pdu = deliver_sm(esm_class=0x40, short_message=udh + b"x")
         msg = r.add(pdu, 0.0)
         assert msg is not None and msg.text == "x"
     assert r.pending == 0
 
 
 def test_malformed_udh_raises() -> None:
-    pdu = fake_deliver_sm(esm_class=0x40, short_message=b"\x09\x00\x03")
+    pdu = deliver_sm(esm_class=0x40, short_message=b"\x09\x00\x03")
     with pytest.raises(DecodeError) as info:
         Reassembler().add(pdu, 0.0)
     assert info.value.field == "short_message"
 
 
 def test_binary_data_coding_keeps_payload() -> None:
-    pdu = fake_deliver_sm(data_coding=4, short_message=b"\x00\xff")
+    pdu = deliver_sm(data_coding=4, short_message=b"\x00\xff")
     msg = Reassembler().add(pdu, 0.0)
     assert msg is not None and msg.text == "" and msg.payload == b"\x00\xff"
 
 
 def test_split_escape_across_parts_still_decodes() -> None:
     # a sender that split an escape pair between two parts (smpplib's FIXME)
-    p1 = fake_deliver_sm(esm_class=0x40, short_message=udh_concat(3, 2, 1) + b"ab\x1b")
-    p2 = fake_deliver_sm(esm_class=0x40, short_message=udh_concat(3, 2, 2) + b"ecd")
+    p1 = deliver_sm(esm_class=0x40, short_message=udh_concat(3, 2, 1) + b"ab\x1b")
+    p2 = deliver_sm(esm_class=0x40, short_message=udh_concat(3, 2, 2) + b"ecd")
     r = Reassembler()
     r.add(p2, 0.0)
     msg = r.add(p1, 0.0)
@@ -225,7 +217,7 @@ def test_split_part() -> None:
     scheme, info, payload = split_part(parts(LONG_GSM, "sar")[1])
     assert scheme == "sar" and info is not None and (info.seqnum, info.total) == (2, 3)
     assert payload and not payload.startswith(b"\x05")
-    assert split_part(fake_deliver_sm(short_message=b"hi")) == (None, None, b"hi")
+    assert split_part(deliver_sm(short_message=b"hi")) == (None, None, b"hi")
 
 
 def test_bad_arguments() -> None:

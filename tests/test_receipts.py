@@ -59,16 +59,28 @@ def test_parse_bytes_same_as_str() -> None:
         ("Id:abc Stat:Expired Text:x", "text", "x"),
         ("id:abc stat:DELIVRD Text:Hello World  ", "text", "Hello World"),
         # 12-digit dates with seconds
-        ("id:1 submit date:261126120005 done date:261126120107 stat:DELIVRD", "done_date",
-         datetime(2026, 11, 26, 12, 1, 7)),
-        ("id:1 submit date:261126120005 stat:DELIVRD", "submit_date",
-         datetime(2026, 11, 26, 12, 0, 5)),
+        (
+            "id:1 submit date:261126120005 done date:261126120107 stat:DELIVRD",
+            "done_date",
+            datetime(2026, 11, 26, 12, 1, 7),
+        ),
+        (
+            "id:1 submit date:261126120005 stat:DELIVRD",
+            "submit_date",
+            datetime(2026, 11, 26, 12, 0, 5),
+        ),
         # 14-digit (four-digit year) dates
-        ("id:1 done date:20261126120107 stat:DELIVRD", "done_date",
-         datetime(2026, 11, 26, 12, 1, 7)),
+        (
+            "id:1 done date:20261126120107 stat:DELIVRD",
+            "done_date",
+            datetime(2026, 11, 26, 12, 1, 7),
+        ),
         # underscore key spelling and extra spaces
-        ("id:  77   submit_date: 2611261200  done_date:2611261201 stat:  ACCEPTD", "submit_date",
-         datetime(2026, 11, 26, 12, 0)),
+        (
+            "id:  77   submit_date: 2611261200  done_date:2611261201 stat:  ACCEPTD",
+            "submit_date",
+            datetime(2026, 11, 26, 12, 0),
+        ),
         ("id:  77   submit_date: 2611261200  stat:  ACCEPTD", "stat", "ACCEPTD"),
         ("id:  77   stat:  ACCEPTD", "message_id", "77"),
         # missing fields are None
@@ -124,7 +136,10 @@ def test_build_then_parse_round_trip() -> None:
 
 def test_build_from_state_and_seconds() -> None:
     t = build_receipt_text(
-        "7", MessageState.UNDELIVERABLE, err=34, done_date=datetime(2026, 1, 2, 3, 4, 5),
+        "7",
+        MessageState.UNDELIVERABLE,
+        err=34,
+        done_date=datetime(2026, 1, 2, 3, 4, 5),
         seconds=True,
     )
     assert "dlvrd:000" in t and "stat:UNDELIV" in t and "err:034" in t
@@ -161,7 +176,14 @@ def test_stat_state_mapping_complete() -> None:
         assert stat_to_state(word) is state
         assert stat_to_state(word.lower()) is state
     assert set(STATE_TO_STAT.values()) == {
-        "DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD", "ENROUTE",
+        "DELIVRD",
+        "EXPIRED",
+        "DELETED",
+        "UNDELIV",
+        "ACCEPTD",
+        "UNKNOWN",
+        "REJECTD",
+        "ENROUTE",
     }
     assert stat_to_state("BOGUS") is None
     assert stat_to_state(None) is None
@@ -263,3 +285,36 @@ def test_message_id_keys_property(n: int) -> None:
     dec_form = str(n).rjust(20, "0")
     assert message_id_keys(hex_form) & message_id_keys(dec_form)
     assert normalize_message_id(message_id_keys(dec_form).pop()) in message_id_keys(dec_form)
+
+
+def test_receipt_from_real_pdu_anchor() -> None:
+    """The codec anchor's receipt, through the real codec: TLVs and text agree."""
+    import engine
+
+    wire = engine.encode(
+        engine.DeliverSm(
+            esm_class=0x04,
+            short_message=ANCHOR.encode(),
+            receipted_message_id="0123456789",
+            message_state=2,
+        )
+    )
+    pdu = engine.decode(wire)
+    assert is_receipt(pdu, sniff=False)
+    r = receipt_from_pdu(pdu)
+    assert r.message_id == "0123456789"
+    assert r.message_state == MessageState.DELIVERED
+    assert r.done_date == datetime(2026, 11, 26, 12, 1)
+    assert message_id_keys(r.message_id) & message_id_keys("123456789")
+
+
+def test_receipt_round_trip_through_codec() -> None:
+    import engine
+
+    text = build_receipt_text("00FF", MessageState.EXPIRED, err=1)
+    pdu = engine.DeliverSm(
+        esm_class=0x04, short_message=text.encode(), receipted_message_id="ff", message_state=3
+    )
+    r = receipt_from_pdu(engine.decode(engine.encode(pdu)))
+    assert (r.message_id, r.stat, r.err, r.message_state) == ("ff", "EXPIRED", "001", 3)
+    assert r.is_final

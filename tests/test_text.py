@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+import engine
 from engine.errors import DecodeError, EncodeError
 from engine.text import (
     GSM7_BASIC_CHARS,
     GSM7_EXTENSION_CHARS,
     ConcatInfo,
+    build_deliver_sms,
+    build_submit_sms,
     concat_info,
     count_segments,
     decode_text,
@@ -301,3 +306,101 @@ def test_parse_udh_empty_and_bad_concat_length() -> None:
     with pytest.raises(DecodeError) as info:
         concat_info(parse_udh(b"\x04\x00\x02\x01\x02")[0])
     assert info.value.field == "short_message"
+
+
+# --- building the PDUs -------------------------------------------------------------------
+
+
+def _round_trip(pdus: list[Any]) -> list[Any]:
+    out = [engine.decode(engine.encode(p)) for p in pdus]
+    assert out == pdus
+    return out
+
+
+def test_build_single_part_is_plain() -> None:
+    for method in ("udh", "udh16", "sar", "payload"):
+        [pdu] = _round_trip(build_submit_sms("1", "2", "hi €", method=method))
+        assert isinstance(pdu, engine.SubmitSm)
+        assert pdu.short_message == b"hi \x1be" and pdu.esm_class == 0
+        assert pdu.data_coding == 0 and pdu.sar_msg_ref_num is None
+        assert pdu.message_payload is None
+
+
+def test_build_udh() -> None:
+    text = "a" * 152 + "€" + "b" * 200
+    pdus = _round_trip(
+        build_submit_sms(
+            "15551234567",
+            "15557654321",
+            text,
+            reference=0x42,
+            registered_delivery=1,
+            source_addr_ton=1,
+            dest_addr_ton=1,
+            service_type="CMT",
+            esm_class=0x03,
+        )
+    )
+    assert len(pdus) == 3
+    for i, p in enumerate(pdus, 1):
+        assert p.short_message.startswith(udh_concat(0x42, 3, i))
+        assert p.esm_class == 0x43  # UDHI added to the caller's bits
+        assert (p.registered_delivery, p.source_addr_ton, p.service_type) == (1, 1, "CMT")
+    payloads = [parse_udh(p.short_message)[1] for p in pdus]
+    assert payloads == plan_segments(text).parts
+    assert len(pdus[1].short_message) == 6 + 153
+
+
+def test_build_udh16_and_ucs2() -> None:
+    text = "Ж" * 140
+    pdus = _round_trip(build_submit_sms("1", "2", text, method="udh16", reference=0xBEEF))
+    assert [len(p.short_message) for p in pdus] == [7 + 132, 7 + 132, 7 + 16]
+    assert all(p.data_coding == 8 for p in pdus)
+    assert concat_info(parse_udh(pdus[2].short_message)[0]) == ConcatInfo(0xBEEF, 3, 3, True)
+
+
+def test_build_sar() -> None:
+    pdus = _round_trip(build_submit_sms("1", "2", "x" * 400, method="sar", reference=1000))
+    assert [(p.sar_msg_ref_num, p.sar_total_segments, p.sar_segment_seqnum) for p in pdus] == [
+        (1000, 3, 1),
+        (1000, 3, 2),
+        (1000, 3, 3),
+    ]
+    assert all(p.esm_class == 0 for p in pdus)
+    assert b"".join(p.short_message for p in pdus) == b"x" * 400
+
+
+def test_build_payload() -> None:
+    [pdu] = _round_trip(build_submit_sms("1", "2", "Ж" * 100, method="payload"))
+    assert pdu.short_message == b"" and pdu.message_payload == ("Ж" * 100).encode("utf-16-be")
+    assert pdu.data_coding == 8
+
+
+def test_build_forced_latin1_and_deliver_sm() -> None:
+    pdus = _round_trip(build_deliver_sms("1", "2", "é" * 200, data_coding=3, reference=5))
+    assert all(isinstance(p, engine.DeliverSm) and p.data_coding == 3 for p in pdus)
+    assert len(pdus) == 2
+
+
+def test_build_default_reference_rolls() -> None:
+    a = build_submit_sms("1", "2", "x" * 200)
+    b = build_submit_sms("1", "2", "x" * 200)
+    ref_a = concat_info(parse_udh(a[0].short_message)[0])
+    ref_b = concat_info(parse_udh(b[0].short_message)[0])
+    assert ref_a is not None and ref_b is not None and ref_a.reference != ref_b.reference
+
+
+def test_build_errors() -> None:
+    with pytest.raises(EncodeError) as e1:
+        build_submit_sms("1", "2", "x" * (153 * 255 + 1))
+    assert e1.value.field == "short_message"
+    assert len(build_submit_sms("1", "2", "x" * (153 * 255))) == 255
+    with pytest.raises(EncodeError) as e2:
+        build_submit_sms("1", "2", "x" * 200, reference=256)
+    assert e2.value.field == "reference"
+    with pytest.raises(EncodeError) as e3:
+        build_submit_sms("1", "2", "x", method="bogus")  # type: ignore[arg-type]
+    assert e3.value.field == "method"
+    with pytest.raises(EncodeError) as e4:
+        build_submit_sms("1", "2", "Ж", data_coding=0)
+    assert e4.value.field == "short_message"
