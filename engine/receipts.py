@@ -30,8 +30,8 @@ from engine.errors import DecodeError
 from engine.pdu.constants import MessageState
 
 __all__ = [
-    "STAT_TO_STATE",
     "STATE_TO_STAT",
+    "STAT_TO_STATE",
     "Receipt",
     "build_receipt_text",
     "is_receipt",
@@ -147,9 +147,7 @@ def _parse_date(value: str) -> datetime | None:
     else:
         return None
     try:
-        return datetime(
-            year, int(d[0:2]), int(d[2:4]), int(d[4:6]), int(d[6:8]), int(d[8:10] or 0)
-        )
+        return datetime(year, int(d[0:2]), int(d[2:4]), int(d[4:6]), int(d[6:8]), int(d[8:10] or 0))
     except ValueError:
         return None
 
