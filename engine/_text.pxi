@@ -142,13 +142,9 @@ def gsm7_length(str text not None) -> int:
     return n
 
 
-def gsm7_encode(str text not None) -> bytes:
-    """Encode text as unpacked GSM 03.38 septets, one per octet (SMPP data_coding 0).
-
-    Extension characters become the pair 0x1B, code.  A character outside the alphabet
-    raises :class:`engine.EncodeError` (``field="short_message"``, with ``index`` and
-    ``char`` attributes naming it).
-    """
+cdef object _tx_gsm_encode(str text, bint strict):
+    """Unpacked septets of text; for a character outside GSM 03.38 raise (strict) or
+    return None (so that the planner needs no separate is_gsm7 pass)."""
     cdef Py_ssize_t n = len(text)
     cdef Py_ssize_t k = 0, i = 0
     cdef int c
@@ -160,7 +156,9 @@ def gsm7_encode(str text not None) -> bytes:
         for ch in text:
             c = _tx_gsm_code(ch)
             if c < 0:
-                raise _tx_char_error(text, i, "GSM 03.38")
+                if strict:
+                    raise _tx_char_error(text, i, "GSM 03.38")
+                return None
             if c & _TX_EXT:
                 buf[k] = _TX_ESC
                 buf[k + 1] = c & 0x7F
@@ -172,6 +170,16 @@ def gsm7_encode(str text not None) -> bytes:
         return PyBytes_FromStringAndSize(<char *>buf, k)
     finally:
         PyMem_Free(buf)
+
+
+def gsm7_encode(str text not None) -> bytes:
+    """Encode text as unpacked GSM 03.38 septets, one per octet (SMPP data_coding 0).
+
+    Extension characters become the pair 0x1B, code.  A character outside the alphabet
+    raises :class:`engine.EncodeError` (``field="short_message"``, with ``index`` and
+    ``char`` attributes naming it).
+    """
+    return _tx_gsm_encode(text, True)
 
 
 cdef str _tx_gsm7_decode(const unsigned char[::1] v, bint strict):
@@ -458,12 +466,15 @@ def plan_segments(str text not None, data_coding=None, int udh_length=DEFAULT_UD
     cdef int dc
     if not 0 <= udh_length <= 139:
         raise ValueError("udh_length must be 0..139")
+    enc = None
     if data_coding is None:
-        dc = 0 if is_gsm7(text) else 8
+        enc = _tx_gsm_encode(text, False)
+        dc = 8 if enc is None else 0
     else:
         dc = data_coding
     if dc == 0:
-        enc = gsm7_encode(text)
+        if enc is None:
+            enc = _tx_gsm_encode(text, True)
         units = len(enc)
         if units <= 160:
             return TextPlan(0, "GSM-7", [enc], len(text), units)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -136,10 +137,13 @@ def _canonical_key(raw: str) -> str:
     return key
 
 
+@lru_cache(maxsize=4096)  # receipts arriving together share their dates; datetime is immutable
 def _parse_date(value: str) -> datetime | None:
     """YYMMDDhhmm, YYMMDDhhmmss (years 2000-2099) or YYYYMMDDhhmmss; None when absent or
     impossible."""
-    d = "".join(_DIGITS_RE.findall(value))
+    d = value.strip()
+    if not (d.isdigit() and d.isascii()):
+        d = "".join(_DIGITS_RE.findall(d))
     if len(d) == 14:
         year, d = int(d[:4]), d[4:]
     elif len(d) in (10, 12):
@@ -157,6 +161,14 @@ def _parse_int(value: str) -> int | None:
     return int(value) if value.isdigit() and value.isascii() else None
 
 
+# The Appendix B layout exactly (any key case, any spacing): one match instead of a scan.
+_FAST_RE = re.compile(
+    r"\s*id:\s*(\S+)\s+sub:\s*(\d*)\s+dlvrd:\s*(\d*)\s+submit date:\s*(\d*)"
+    r"\s+done date:\s*(\d*)\s+stat:\s*(\w*)\s+err:\s*(\S*)(?:\s+text:(.*))?\s*\Z",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
 def parse_receipt_text(text: str | bytes) -> Receipt:
     """Parse receipt text (SMPP 3.4 Appendix B format and its common variants).
 
@@ -167,6 +179,27 @@ def parse_receipt_text(text: str | bytes) -> Receipt:
     if isinstance(text, bytes | bytearray | memoryview):
         text = bytes(text).decode("latin-1")
     s = text.replace("\x00", " ")
+    m = _FAST_RE.match(s)
+    if m is None:
+        return _parse_tolerant(s)
+    mid, sub, dlvrd, submit, done, stat, err, body = m.groups()
+    stat = stat.upper() or None
+    state = STAT_TO_STATE.get(stat) if stat else None
+    return Receipt(
+        message_id=mid,
+        sub=int(sub) if sub else None,
+        dlvrd=int(dlvrd) if dlvrd else None,
+        submit_date=_parse_date(submit),
+        done_date=_parse_date(done),
+        stat=stat,
+        err=err or None,
+        text=body.strip() if body is not None else None,
+        message_state=int(state) if state is not None else None,
+    )
+
+
+def _parse_tolerant(s: str) -> Receipt:
+    """Key by key: any order, missing keys, odd spellings."""
     matches = list(_KEY_RE.finditer(s))
     values: dict[str, str] = {}
     for i, m in enumerate(matches):

@@ -318,3 +318,23 @@ def test_receipt_round_trip_through_codec() -> None:
     r = receipt_from_pdu(engine.decode(engine.encode(pdu)))
     assert (r.message_id, r.stat, r.err, r.message_state) == ("ff", "EXPIRED", "001", 3)
     assert r.is_final
+
+
+@given(
+    mid=st.text(alphabet="0123456789abcdefXYZ-", min_size=1, max_size=20),
+    state=st.sampled_from(list(MessageState)),
+    when=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)),
+    body=st.text(alphabet=st.characters(codec="latin-1", exclude_characters="\x00"), max_size=25),
+    upper=st.booleans(),
+    seconds=st.booleans(),
+)
+def test_fast_path_agrees_with_tolerant_parser(
+    mid: str, state: MessageState, when: datetime, body: str, upper: bool, seconds: bool
+) -> None:
+    from engine.receipts import _FAST_RE, _parse_tolerant
+
+    text = build_receipt_text(mid, state, done_date=when, text=body, seconds=seconds)
+    if upper:
+        text = text.replace("id:", "ID:").replace("text:", "Text:").replace("stat:", "Stat:")
+    assert _FAST_RE.match(text) is not None
+    assert parse_receipt_text(text) == _parse_tolerant(text)
