@@ -8,6 +8,7 @@
 # Names private to this part start with ``_tx`` so that they cannot clash with the other
 # included parts of engine._core.
 
+cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
@@ -182,6 +183,8 @@ def gsm7_encode(str text not None) -> bytes:
     return _tx_gsm_encode(text, True)
 
 
+@cython.boundscheck(False)  # i < n is checked before every read, i + 1 < n before v[i + 1]
+@cython.wraparound(False)
 cdef str _tx_gsm7_decode(const unsigned char[::1] v, bint strict):
     cdef Py_ssize_t n = v.shape[0]
     cdef Py_ssize_t i = 0, k = 0
@@ -238,6 +241,8 @@ cdef inline const unsigned char[::1] _tx_view(data):
     return data
 
 
+@cython.boundscheck(False)  # v[i] with i < n; buf is sized for every byte + 1 written
+@cython.wraparound(False)
 def gsm7_pack(septets, int fill_bits=0) -> bytes:
     """Pack septets (one per octet, each < 0x80) into 7-bit packed octets, LSB first.
 
@@ -273,6 +278,8 @@ def gsm7_pack(septets, int fill_bits=0) -> bytes:
         PyMem_Free(buf)
 
 
+@cython.boundscheck(False)  # the length check above the loop covers the last septet's octets
+@cython.wraparound(False)
 def gsm7_unpack(data, Py_ssize_t count=-1, int fill_bits=0) -> bytes:
     """Unpack ``count`` septets from 7-bit packed octets (one septet per output octet).
 
@@ -286,7 +293,7 @@ def gsm7_unpack(data, Py_ssize_t count=-1, int fill_bits=0) -> bytes:
         raise ValueError("fill_bits must be 0..6")
     if count < 0:
         count = max(0, (n * 8 - fill_bits) // 7)
-    if (fill_bits + 7 * count + 7) // 8 > n:
+    if count > 0 and (fill_bits + 7 * count + 7) // 8 > n:
         raise _TxDecodeError(
             f"{n} octets cannot hold {count} septets", field="short_message", offset=n
         )

@@ -131,3 +131,23 @@ def test_gsm_length_and_is_gsm7_agree(text: str) -> None:
     assert (n >= 0) == is_gsm7(text) == all(c in GSM_CHARS for c in text)
     if n >= 0:
         assert n == len(text) + sum(c in GSM7_EXTENSION_CHARS for c in text)
+
+
+@given(st.binary(max_size=200), st.integers(0, 6))
+def test_unpack_any_octets(data: bytes, fill: int) -> None:
+    out = gsm7_unpack(data, -1, fill)
+    assert len(out) == max(0, (8 * len(data) - fill) // 7)
+    assert max(out, default=0) < 0x80
+    assert gsm7_unpack(gsm7_pack(out, fill), len(out), fill) == out
+    # every whole septet's bits come back in place (the fill bits are zeroed)
+    if len(out) * 7 + fill >= 8:
+        first = (data[0] >> fill) << fill
+        assert gsm7_pack(out, fill)[0] == first
+
+
+@given(st.binary(max_size=300))
+def test_decode_any_octets_never_crashes(data: bytes) -> None:
+    text = gsm7_decode(data, "replace")
+    assert len(text) <= len(data)
+    for dc in (1, 3, 8):
+        decode_text(data, dc, "replace")
