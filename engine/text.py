@@ -63,6 +63,7 @@ __all__ = [
     "is_gsm7",
     "parse_udh",
     "plan_segments",
+    "smart_encode",
     "udh_concat",
 ]
 
@@ -306,3 +307,49 @@ def build_deliver_sms(
     simulated carrier and the tests)."""
     kwargs.setdefault("pdu_class", DeliverSm)
     return build_submit_sms(source_addr, destination_addr, text, **kwargs)
+
+
+def _smart_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {}
+    for chars, repl in (
+        ("\u2018\u2019\u201a\u201b\u2032\u2035\u02b9\u02bb\u02bc\u02bd\u02ca\u02cb`", "'"),
+        ("\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb", '"'),
+        ("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63", "-"),
+        (
+            "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+            "\u202f\u205f\u3000\t",
+            " ",
+        ),
+        ("\u2026", "..."),
+        ("\u2039", "<"),
+        ("\u203a", ">"),
+        ("\u02c6", "^"),
+        ("\u02dc", "~"),
+        ("\u00bd", "1/2"),
+        ("\u00bc", "1/4"),
+        ("\u00be", "3/4"),
+        ("\u2044\u2215", "/"),
+    ):
+        for ch in chars:
+            table[ord(ch)] = repl
+    for ch in "\u200b\u2060\ufeff\u00ad":  # zero-width space, word joiner, BOM, soft hyphen
+        table[ord(ch)] = None
+    for cp in range(0xFF01, 0xFF5F):  # full-width ASCII forms
+        table[cp] = chr(cp - 0xFEE0)
+    return table
+
+
+_SMART = _smart_table()
+
+
+def smart_encode(text: str) -> str:
+    """Replace Unicode look-alikes with GSM 03.38 characters, as Twilio's Smart Encoding
+    does before it picks the encoding: curly quotes -> ``'`` / ``"``, dashes -> ``-``,
+    ellipsis -> ``...``, odd spaces and tab -> space, full-width ASCII -> ASCII, fractions
+    -> ``1/2`` etc., zero-width characters and soft hyphens removed.
+
+    Characters with no GSM look-alike (emoji, CJK, Cyrillic) are left, so such a text
+    stays UCS-2.  Joiners (U+200C, U+200D) are kept: emoji sequences need them.  The map
+    is this engine's own, built from the categories Twilio documents.
+    """
+    return text.translate(_SMART)

@@ -404,3 +404,17 @@ def test_build_errors() -> None:
     with pytest.raises(EncodeError) as e4:
         build_submit_sms("1", "2", "Ж", data_coding=0)
     assert e4.value.field == "short_message"
+
+
+def test_smart_encode() -> None:
+    from engine.text import smart_encode
+
+    src = "\u201cHello\u201d \u2014 it\u2019s\u00a0fine\u2026 \uff21\uff42\uff43 \u00bd\u200b"
+    out = smart_encode(src)
+    assert out == '"Hello" - it\'s fine... Abc 1/2'
+    assert is_gsm7(out) and not is_gsm7(src)
+    assert count_segments(out) == 1
+    # no look-alike: stays UCS-2, and emoji joiners survive
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert smart_encode("Привет " + family) == "Привет " + family
+    assert smart_encode("plain GSM text {€}") == "plain GSM text {€}"
