@@ -22,6 +22,7 @@ from cpython.unicode cimport (
 )
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport free, malloc, realloc
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_Check, PyLong_CheckExact
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from libc.string cimport memchr, memcmp, memcpy, memset
 
@@ -123,6 +124,10 @@ for _t, _n, _k, _s in _TLV_TABLE:
 
 cdef str _EMPTY = ""
 
+# Python ints 0..255, indexed at C speed: one-octet fields decode without a call into
+# PyLong_FromLong (13 of them in every submit_sm).
+cdef tuple _U8 = tuple(range(256))
+
 
 # Short C-octet strings (addresses, system ids, service types) repeat from PDU to PDU: a
 # bind's traffic comes from a handful of senders.  A small direct-mapped cache of recently
@@ -171,13 +176,9 @@ _wbuf.length = 0
 _wbuf.capacity = 4096
 
 
-cdef int _reserve(WBuf* b, Py_ssize_t extra) except -1:
-    cdef Py_ssize_t need = b.length + extra
-    cdef Py_ssize_t cap
+cdef int _grow(WBuf* b, Py_ssize_t need) except -1:
+    cdef Py_ssize_t cap = b.capacity * 2
     cdef char* data
-    if need <= b.capacity:
-        return 0
-    cap = b.capacity * 2
     while cap < need:
         cap *= 2
     data = <char*>realloc(b.data, cap)
@@ -186,6 +187,12 @@ cdef int _reserve(WBuf* b, Py_ssize_t extra) except -1:
     b.data = data
     b.capacity = cap
     return 0
+
+
+cdef inline int _reserve(WBuf* b, Py_ssize_t extra) except -1:
+    if b.length + extra <= b.capacity:
+        return 0
+    return _grow(b, b.length + extra)
 
 
 cdef inline void _store_u32(char* p, uint32_t v) noexcept:
@@ -203,19 +210,23 @@ cdef inline uint16_t _load_u16(const uchar* p) noexcept:
     return <uint16_t>((p[0] << 8) | p[1])
 
 
-cdef int _put_int(WBuf* b, object value, int width, str field) except -1:
-    """Write an unsigned big-endian integer of ``width`` octets (1, 2 or 4)."""
-    cdef long long x
-    cdef long long top = (1LL << (8 * width)) - 1
-    cdef char* p
-    if type(value) is not int and not isinstance(value, int):
+cdef int _int_error(object value, int width, str field) except -1:
+    if not isinstance(value, int):
         raise EncodeError(f"{field} must be an integer, not {type(value).__name__}", field=field)
-    try:
-        x = value
-    except OverflowError:
-        raise EncodeError(f"{field} = {value} is out of range 0..{top}", field=field) from None
-    if x < 0 or x > top:
-        raise EncodeError(f"{field} = {value} is out of range 0..{top}", field=field)
+    top = (1 << (8 * width)) - 1
+    raise EncodeError(f"{field} = {value} is out of range 0..{top}", field=field)
+
+
+cdef inline int _put_int(WBuf* b, object value, int width, str field) except -1:
+    """Write an unsigned big-endian integer of ``width`` octets (1, 2 or 4)."""
+    cdef int overflow = 0
+    cdef long long x
+    cdef char* p
+    if not PyLong_Check(value):
+        return _int_error(value, width, field)
+    x = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow or x < 0 or x >= (1LL << (8 * width)):
+        return _int_error(value, width, field)
     _reserve(b, width)
     p = b.data + b.length
     if width == 1:
@@ -226,6 +237,22 @@ cdef int _put_int(WBuf* b, object value, int width, str field) except -1:
     else:
         _store_u32(p, <uint32_t>x)
     b.length += width
+    return 0
+
+
+cdef inline int _put_u8(WBuf* b, object value, str field) except -1:
+    """Write one octet: the common case of _put_int, kept small so the compiler inlines it."""
+    cdef long long x
+    cdef int overflow = 0
+    if not PyLong_CheckExact(value):
+        return _put_int(b, value, 1, field)
+    x = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow or x < 0 or x > 255:
+        return _int_error(value, 1, field)
+    if b.length >= b.capacity:
+        _grow(b, b.length + 1)
+    b.data[b.length] = <char>x
+    b.length += 1
     return 0
 
 
@@ -328,7 +355,7 @@ cdef int _put_tlvs(WBuf* b, list tlvs) except -1:
         b.length += 4
         start = b.length
         if kind == TLV_U8:
-            _put_int(b, value, 1, name)
+            _put_u8(b, value, name)
         elif kind == TLV_U16:
             _put_int(b, value, 2, name)
         elif kind == TLV_U32:
@@ -376,11 +403,14 @@ cdef inline int _need(RCur* r, Py_ssize_t n, str field) except -1:
     return 0
 
 
-cdef inline int _get_u8(RCur* r, str field) except -1:
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline object _get_u8(RCur* r, str field):
+    # Bounds: pos < end <= length of the caller's buffer, checked here; _U8 has 256 items.
     if r.pos >= r.end:
         raise _derr(r, f"PDU ends before {field} (offset {r.pos})", field, r.pos, ESME_RINVCMDLEN)
     r.pos += 1
-    return r.base[r.pos - 1]
+    return _U8[r.base[r.pos - 1]]
 
 
 cdef int _field_status(str field) noexcept:
@@ -476,7 +506,7 @@ cdef list _get_tlvs(RCur* r):
         if kind == TLV_U8:
             if length != 1:
                 raise _derr(r, f"{name} must be 1 octet, got {length}", name, start, ESME_RINVPARLEN)
-            value = v[0]
+            value = _U8[v[0]]
         elif kind == TLV_U16:
             if length != 2:
                 raise _derr(r, f"{name} must be 2 octets, got {length}", name, start, ESME_RINVPARLEN)
@@ -1228,9 +1258,9 @@ cdef class _Bind(RequestPdu):
         _put_cstr(b, self.system_id, 16, "system_id")
         _put_cstr(b, self.password, 9, "password")
         _put_cstr(b, self.system_type, 13, "system_type")
-        _put_int(b, self.interface_version, 1, "interface_version")
-        _put_int(b, self.addr_ton, 1, "addr_ton")
-        _put_int(b, self.addr_npi, 1, "addr_npi")
+        _put_u8(b, self.interface_version, "interface_version")
+        _put_u8(b, self.addr_ton, "addr_ton")
+        _put_u8(b, self.addr_npi, "addr_npi")
         _put_cstr(b, self.address_range, 41, "address_range")
         return 0
 
@@ -1434,21 +1464,21 @@ cdef class _ShortMessage(RequestPdu):
     cdef int _encode_body(self, WBuf* b) except -1:
         cdef Py_ssize_t n
         _put_cstr(b, self.service_type, 6, "service_type")
-        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
-        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_u8(b, self.source_addr_ton, "source_addr_ton")
+        _put_u8(b, self.source_addr_npi, "source_addr_npi")
         _put_cstr(b, self.source_addr, 21, "source_addr")
-        _put_int(b, self.dest_addr_ton, 1, "dest_addr_ton")
-        _put_int(b, self.dest_addr_npi, 1, "dest_addr_npi")
+        _put_u8(b, self.dest_addr_ton, "dest_addr_ton")
+        _put_u8(b, self.dest_addr_npi, "dest_addr_npi")
         _put_cstr(b, self.destination_addr, 21, "destination_addr")
-        _put_int(b, self.esm_class, 1, "esm_class")
-        _put_int(b, self.protocol_id, 1, "protocol_id")
-        _put_int(b, self.priority_flag, 1, "priority_flag")
+        _put_u8(b, self.esm_class, "esm_class")
+        _put_u8(b, self.protocol_id, "protocol_id")
+        _put_u8(b, self.priority_flag, "priority_flag")
         _put_time(b, self.schedule_delivery_time, "schedule_delivery_time")
         _put_time(b, self.validity_period, "validity_period")
-        _put_int(b, self.registered_delivery, 1, "registered_delivery")
-        _put_int(b, self.replace_if_present_flag, 1, "replace_if_present_flag")
-        _put_int(b, self.data_coding, 1, "data_coding")
-        _put_int(b, self.sm_default_msg_id, 1, "sm_default_msg_id")
+        _put_u8(b, self.registered_delivery, "registered_delivery")
+        _put_u8(b, self.replace_if_present_flag, "replace_if_present_flag")
+        _put_u8(b, self.data_coding, "data_coding")
+        _put_u8(b, self.sm_default_msg_id, "sm_default_msg_id")
         n = _octets_len(self.short_message, "short_message")
         if n > 254:
             raise EncodeError(
@@ -1462,7 +1492,9 @@ cdef class _ShortMessage(RequestPdu):
         return 0
 
     @cython.boundscheck(False)
+    @cython.wraparound(False)
     cdef int _decode_body(self, RCur* r) except -1:
+        # Bounds: _need() checks every fixed run of octets before it is read.
         cdef int n
         self.service_type = _get_cstr(r, 6, "service_type")
         self.source_addr_ton = _get_u8(r, "source_addr_ton")
@@ -1472,17 +1504,17 @@ cdef class _ShortMessage(RequestPdu):
         self.dest_addr_npi = _get_u8(r, "dest_addr_npi")
         self.destination_addr = _get_cstr(r, 21, "destination_addr")
         _need(r, 3, "esm_class")
-        self.esm_class = r.base[r.pos]
-        self.protocol_id = r.base[r.pos + 1]
-        self.priority_flag = r.base[r.pos + 2]
+        self.esm_class = _U8[r.base[r.pos]]
+        self.protocol_id = _U8[r.base[r.pos + 1]]
+        self.priority_flag = _U8[r.base[r.pos + 2]]
         r.pos += 3
         self.schedule_delivery_time = _get_cstr(r, 17, "schedule_delivery_time")
         self.validity_period = _get_cstr(r, 17, "validity_period")
         _need(r, 5, "registered_delivery")
-        self.registered_delivery = r.base[r.pos]
-        self.replace_if_present_flag = r.base[r.pos + 1]
-        self.data_coding = r.base[r.pos + 2]
-        self.sm_default_msg_id = r.base[r.pos + 3]
+        self.registered_delivery = _U8[r.base[r.pos]]
+        self.replace_if_present_flag = _U8[r.base[r.pos + 1]]
+        self.data_coding = _U8[r.base[r.pos + 2]]
+        self.sm_default_msg_id = _U8[r.base[r.pos + 3]]
         n = r.base[r.pos + 4]
         r.pos += 5
         self.short_message = _get_octets(r, n, "short_message")
@@ -1548,7 +1580,7 @@ cdef class SubmitMultiResp(ResponsePdu):
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.message_id, 65, "message_id")
         smes = list(self.unsuccess_smes or ())
-        _put_int(b, len(smes), 1, "no_unsuccess")
+        _put_u8(b, len(smes), "no_unsuccess")
         for item in smes:
             if len(item) != 4:
                 raise EncodeError(
@@ -1556,8 +1588,8 @@ cdef class SubmitMultiResp(ResponsePdu):
                     " error_status_code)", field="unsuccess_smes",
                 )
             ton, npi, addr, status = item
-            _put_int(b, ton, 1, "unsuccess_smes.dest_addr_ton")
-            _put_int(b, npi, 1, "unsuccess_smes.dest_addr_npi")
+            _put_u8(b, ton, "unsuccess_smes.dest_addr_ton")
+            _put_u8(b, npi, "unsuccess_smes.dest_addr_npi")
             _put_cstr(b, addr, 21, "unsuccess_smes.destination_addr")
             _put_int(b, status, 4, "unsuccess_smes.error_status_code")
         return 0
@@ -1645,15 +1677,15 @@ cdef class SubmitMulti(RequestPdu):
     cdef int _encode_body(self, WBuf* b) except -1:
         cdef Py_ssize_t n
         _put_cstr(b, self.service_type, 6, "service_type")
-        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
-        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_u8(b, self.source_addr_ton, "source_addr_ton")
+        _put_u8(b, self.source_addr_npi, "source_addr_npi")
         _put_cstr(b, self.source_addr, 21, "source_addr")
         dests = list(self.dest_addresses or ())
         # §4.5.1: number_of_dests is at most 254 (one octet, 255 reserved by some SMSCs).
         if len(dests) > 254:
             raise EncodeError(f"number_of_dests is {len(dests)}; at most 254",
                               field="dest_addresses")
-        _put_int(b, len(dests), 1, "number_of_dests")
+        _put_u8(b, len(dests), "number_of_dests")
         for dest in dests:
             _reserve(b, 1)
             if isinstance(dest, str):
@@ -1668,23 +1700,23 @@ cdef class SubmitMulti(RequestPdu):
                     )
                 b.data[b.length] = 1
                 b.length += 1
-                _put_int(b, dest[0], 1, "dest_addresses.dest_addr_ton")
-                _put_int(b, dest[1], 1, "dest_addresses.dest_addr_npi")
+                _put_u8(b, dest[0], "dest_addresses.dest_addr_ton")
+                _put_u8(b, dest[1], "dest_addresses.dest_addr_npi")
                 _put_cstr(b, dest[2], 21, "dest_addresses.destination_addr")
-        _put_int(b, self.esm_class, 1, "esm_class")
-        _put_int(b, self.protocol_id, 1, "protocol_id")
-        _put_int(b, self.priority_flag, 1, "priority_flag")
+        _put_u8(b, self.esm_class, "esm_class")
+        _put_u8(b, self.protocol_id, "protocol_id")
+        _put_u8(b, self.priority_flag, "priority_flag")
         _put_time(b, self.schedule_delivery_time, "schedule_delivery_time")
         _put_time(b, self.validity_period, "validity_period")
-        _put_int(b, self.registered_delivery, 1, "registered_delivery")
-        _put_int(b, self.replace_if_present_flag, 1, "replace_if_present_flag")
-        _put_int(b, self.data_coding, 1, "data_coding")
-        _put_int(b, self.sm_default_msg_id, 1, "sm_default_msg_id")
+        _put_u8(b, self.registered_delivery, "registered_delivery")
+        _put_u8(b, self.replace_if_present_flag, "replace_if_present_flag")
+        _put_u8(b, self.data_coding, "data_coding")
+        _put_u8(b, self.sm_default_msg_id, "sm_default_msg_id")
         n = _octets_len(self.short_message, "short_message")
         if n > 254:
             raise EncodeError(f"short_message is {n} octets; at most 254",
                               field="short_message")
-        _put_int(b, n, 1, "sm_length")
+        _put_u8(b, n, "sm_length")
         _put_octets(b, self.short_message, 254, "short_message")
         return 0
 
@@ -1765,15 +1797,15 @@ cdef class DataSm(RequestPdu):
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.service_type, 6, "service_type")
-        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
-        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_u8(b, self.source_addr_ton, "source_addr_ton")
+        _put_u8(b, self.source_addr_npi, "source_addr_npi")
         _put_cstr(b, self.source_addr, 65, "source_addr")
-        _put_int(b, self.dest_addr_ton, 1, "dest_addr_ton")
-        _put_int(b, self.dest_addr_npi, 1, "dest_addr_npi")
+        _put_u8(b, self.dest_addr_ton, "dest_addr_ton")
+        _put_u8(b, self.dest_addr_npi, "dest_addr_npi")
         _put_cstr(b, self.destination_addr, 65, "destination_addr")
-        _put_int(b, self.esm_class, 1, "esm_class")
-        _put_int(b, self.registered_delivery, 1, "registered_delivery")
-        _put_int(b, self.data_coding, 1, "data_coding")
+        _put_u8(b, self.esm_class, "esm_class")
+        _put_u8(b, self.registered_delivery, "registered_delivery")
+        _put_u8(b, self.data_coding, "data_coding")
         return 0
 
     cdef int _decode_body(self, RCur* r) except -1:
@@ -1833,8 +1865,8 @@ cdef class QuerySmResp(ResponsePdu):
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.message_id, 65, "message_id")
         _put_time(b, self.final_date, "final_date")
-        _put_int(b, self._message_state, 1, "message_state")
-        _put_int(b, self.error_code, 1, "error_code")
+        _put_u8(b, self._message_state, "message_state")
+        _put_u8(b, self.error_code, "error_code")
         return 0
 
     cdef int _decode_body(self, RCur* r) except -1:
@@ -1878,8 +1910,8 @@ cdef class QuerySm(RequestPdu):
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.message_id, 65, "message_id")
-        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
-        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_u8(b, self.source_addr_ton, "source_addr_ton")
+        _put_u8(b, self.source_addr_npi, "source_addr_npi")
         _put_cstr(b, self.source_addr, 21, "source_addr")
         return 0
 
@@ -1928,11 +1960,11 @@ cdef class CancelSm(RequestPdu):
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.service_type, 6, "service_type")
         _put_cstr(b, self.message_id, 65, "message_id")
-        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
-        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_u8(b, self.source_addr_ton, "source_addr_ton")
+        _put_u8(b, self.source_addr_npi, "source_addr_npi")
         _put_cstr(b, self.source_addr, 21, "source_addr")
-        _put_int(b, self.dest_addr_ton, 1, "dest_addr_ton")
-        _put_int(b, self.dest_addr_npi, 1, "dest_addr_npi")
+        _put_u8(b, self.dest_addr_ton, "dest_addr_ton")
+        _put_u8(b, self.dest_addr_npi, "dest_addr_npi")
         _put_cstr(b, self.destination_addr, 21, "destination_addr")
         return 0
 
@@ -1991,18 +2023,18 @@ cdef class ReplaceSm(RequestPdu):
     cdef int _encode_body(self, WBuf* b) except -1:
         cdef Py_ssize_t n
         _put_cstr(b, self.message_id, 65, "message_id")
-        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
-        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_u8(b, self.source_addr_ton, "source_addr_ton")
+        _put_u8(b, self.source_addr_npi, "source_addr_npi")
         _put_cstr(b, self.source_addr, 21, "source_addr")
         _put_time(b, self.schedule_delivery_time, "schedule_delivery_time")
         _put_time(b, self.validity_period, "validity_period")
-        _put_int(b, self.registered_delivery, 1, "registered_delivery")
-        _put_int(b, self.sm_default_msg_id, 1, "sm_default_msg_id")
+        _put_u8(b, self.registered_delivery, "registered_delivery")
+        _put_u8(b, self.sm_default_msg_id, "sm_default_msg_id")
         n = _octets_len(self.short_message, "short_message")
         if n > 254:
             raise EncodeError(f"short_message is {n} octets; at most 254",
                               field="short_message")
-        _put_int(b, n, 1, "sm_length")
+        _put_u8(b, n, "sm_length")
         _put_octets(b, self.short_message, 254, "short_message")
         return 0
 
@@ -2053,11 +2085,11 @@ cdef class AlertNotification(RequestPdu):
         return 0x00000102
 
     cdef int _encode_body(self, WBuf* b) except -1:
-        _put_int(b, self.source_addr_ton, 1, "source_addr_ton")
-        _put_int(b, self.source_addr_npi, 1, "source_addr_npi")
+        _put_u8(b, self.source_addr_ton, "source_addr_ton")
+        _put_u8(b, self.source_addr_npi, "source_addr_npi")
         _put_cstr(b, self.source_addr, 65, "source_addr")
-        _put_int(b, self.esme_addr_ton, 1, "esme_addr_ton")
-        _put_int(b, self.esme_addr_npi, 1, "esme_addr_npi")
+        _put_u8(b, self.esme_addr_ton, "esme_addr_ton")
+        _put_u8(b, self.esme_addr_npi, "esme_addr_npi")
         _put_cstr(b, self.esme_addr, 65, "esme_addr")
         return 0
 

@@ -283,7 +283,11 @@ def test_round_trip(pdu: Any) -> None:
     assert engine.encode(back) == data
 
 
-@settings(max_examples=10, deadline=None)
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(st.data())
 def test_round_trip_each_class(data: st.DataObject) -> None:
     # Every class at least a few times, whatever the sampler above favours.

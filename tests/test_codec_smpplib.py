@@ -318,7 +318,7 @@ def test_submit_sm_resp_both_ways(message_id: str, sequence: int, status: int) -
     ),
     seq,
 )
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_header_only_both_ways(kind: tuple[str, type], sequence: int) -> None:
     command, cls = kind
     ours = engine.encode(cls(sequence_number=sequence))
