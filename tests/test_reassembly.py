@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
@@ -75,7 +75,7 @@ def test_any_order_with_duplicates(method: str) -> None:
     assert r.expire(1e6) == []
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(["udh", "udh16", "sar"]),
     st.sampled_from([LONG_GSM, LONG_UCS2, "x" * 1000, "😀" * 300]),

@@ -6,7 +6,7 @@ from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import DecodeError
@@ -151,6 +151,7 @@ def test_build_from_state_and_seconds() -> None:
     assert r.is_final
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     mid=st.text(alphabet="0123456789abcdefABCDEF-", min_size=1, max_size=40),
     state=st.sampled_from(list(MessageState)),
@@ -279,6 +280,7 @@ def test_message_id_keys_hex_vs_decimal() -> None:
     assert message_id_keys("not-hex-id") == {"not-hex-id"}
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**64))
 def test_message_id_keys_property(n: int) -> None:
     hex_form = format(n, "X").rjust(12, "0")
@@ -320,6 +322,7 @@ def test_receipt_round_trip_through_codec() -> None:
     assert r.is_final
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     mid=st.text(alphabet="0123456789abcdefXYZ-", min_size=1, max_size=20),
     state=st.sampled_from(list(MessageState)),

@@ -7,7 +7,7 @@ count equals an independent model of Twilio's calculator.
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.text import (
@@ -24,6 +24,9 @@ from engine.text import (
     is_gsm7,
     plan_segments,
 )
+
+# The machine is shared: no per-example deadline, no "too slow" health check failures.
+RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 GSM_CHARS = GSM7_BASIC_CHARS + GSM7_EXTENSION_CHARS
 # Texts that stress the boundaries: mostly GSM with extension characters, or any Unicode
@@ -56,6 +59,7 @@ def twilio_model(text: str) -> int:
     return segments
 
 
+@RELAXED
 @given(gsm_text)
 def test_gsm_round_trip(text: str) -> None:
     enc = gsm7_encode(text)
@@ -65,6 +69,7 @@ def test_gsm_round_trip(text: str) -> None:
     assert max(enc, default=0) < 0x80
 
 
+@RELAXED
 @given(any_text)
 def test_ucs2_round_trip(text: str) -> None:
     enc = encode_text(text, 8)
@@ -72,11 +77,13 @@ def test_ucs2_round_trip(text: str) -> None:
     assert decode_text(enc, 8) == text
 
 
+@RELAXED
 @given(st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=300))
 def test_latin1_round_trip(text: str) -> None:
     assert decode_text(encode_text(text, 3), 3) == text
 
 
+@RELAXED
 @given(st.binary(max_size=300).map(lambda b: bytes(x & 0x7F for x in b)), st.integers(0, 6))
 def test_pack_unpack_round_trip(septets: bytes, fill: int) -> None:
     packed = gsm7_pack(septets, fill)
@@ -84,7 +91,7 @@ def test_pack_unpack_round_trip(septets: bytes, fill: int) -> None:
     assert gsm7_unpack(packed, len(septets), fill) == septets
 
 
-@settings(max_examples=300)
+@settings(RELAXED, max_examples=300)
 @given(texts, st.sampled_from([6, 7]))
 def test_plan_invariants(text: str, udh_length: int) -> None:
     plan = plan_segments(text, udh_length=udh_length)
@@ -117,7 +124,7 @@ def test_plan_invariants(text: str, udh_length: int) -> None:
         assert all(len(p) // unit >= part - 1 for p in plan.parts[:-1])
 
 
-@settings(max_examples=300)
+@settings(RELAXED, max_examples=300)
 @given(texts)
 def test_count_matches_twilio_model_and_plan(text: str) -> None:
     n = count_segments(text)
@@ -125,6 +132,7 @@ def test_count_matches_twilio_model_and_plan(text: str) -> None:
     assert n == plan_segments(text).num_segments
 
 
+@RELAXED
 @given(texts)
 def test_gsm_length_and_is_gsm7_agree(text: str) -> None:
     n = gsm7_length(text)
@@ -133,6 +141,7 @@ def test_gsm_length_and_is_gsm7_agree(text: str) -> None:
         assert n == len(text) + sum(c in GSM7_EXTENSION_CHARS for c in text)
 
 
+@RELAXED
 @given(st.binary(max_size=200), st.integers(0, 6))
 def test_unpack_any_octets(data: bytes, fill: int) -> None:
     out = gsm7_unpack(data, -1, fill)
@@ -145,6 +154,7 @@ def test_unpack_any_octets(data: bytes, fill: int) -> None:
         assert gsm7_pack(out, fill)[0] == first
 
 
+@RELAXED
 @given(st.binary(max_size=300))
 def test_decode_any_octets_never_crashes(data: bytes) -> None:
     text = gsm7_decode(data, "replace")
