@@ -455,3 +455,49 @@ class PduReader:
     @property
     def buffered(self) -> int:
         """Bytes held that do not yet make a whole PDU."""
+
+# ---------------------------------------------------------------------------------------
+# Text codecs and segmentation (engine/_text.pxi; re-exported by engine.text).
+# GSM 03.38 (3GPP TS 23.038) default alphabet + extension table, unpacked one septet per
+# octet as SMPP carries data_coding 0; IA5 (1), Latin-1 (3), UCS-2/UTF-16BE (8).
+# Segments are counted as Twilio does: GSM-7 160 / 153 septets, UCS-2 70 / 67 units; an
+# escape pair or a surrogate pair never straddles two segments.
+# ---------------------------------------------------------------------------------------
+
+GSM7_BASIC_CHARS: str
+GSM7_EXTENSION_CHARS: str
+DEFAULT_UDH_LENGTH: int
+
+def is_gsm7(text: str) -> bool: ...
+def gsm7_length(text: str) -> int:
+    """Septets (extension characters count two); -1 if a character is not GSM 03.38."""
+
+def gsm7_encode(text: str) -> bytes:
+    """Unpacked septets; raises EncodeError(field="short_message") with .index/.char."""
+
+def gsm7_decode(data: bytes | bytearray | memoryview, errors: str = "strict") -> str: ...
+def gsm7_pack(septets: bytes | bytearray | memoryview, fill_bits: int = 0) -> bytes: ...
+def gsm7_unpack(
+    data: bytes | bytearray | memoryview, count: int = -1, fill_bits: int = 0
+) -> bytes: ...
+def encode_text(text: str, data_coding: int) -> bytes: ...
+def decode_text(
+    data: bytes | bytearray | memoryview, data_coding: int, errors: str = "strict"
+) -> str: ...
+
+class TextPlan:
+    """Encoding and per-segment payloads (no UDH) of a text."""
+
+    data_coding: int  # 0, 3 or 8
+    encoding: str  # "GSM-7", "Latin-1" or "UCS-2"
+    parts: list[bytes]
+    characters: int  # code points
+    units: int  # septets, octets or UTF-16 code units
+    @property
+    def num_segments(self) -> int: ...
+    def __init__(
+        self, data_coding: int, encoding: str, parts: list[bytes], characters: int, units: int
+    ) -> None: ...
+
+def plan_segments(text: str, data_coding: int | None = None, udh_length: int = 6) -> TextPlan: ...
+def count_segments(text: str) -> int: ...
