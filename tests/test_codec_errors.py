@@ -106,6 +106,26 @@ def test_bad_command_length_refused_on_four_octets(name: str, header: str, max_l
         assert info.value.command_status == 0x02
 
 
+def test_pdus_before_a_bad_command_length_are_kept() -> None:
+    # _core.pyi: the PDUs decoded earlier in the failing feed are on the error's ``pdus``.
+    good = bytes.fromhex(VECTORS[0].hex)
+    reader = PduReader()
+    with pytest.raises(DecodeError) as info:
+        reader.feed(good + NEXT_PDU + bytes.fromhex("0000000f"))
+    assert info.value.recoverable is False
+    assert info.value.pdus == [engine.decode(good), engine.decode(NEXT_PDU)]
+    with pytest.raises(DecodeError) as info:
+        PduReader().feed(bytes.fromhex("00000000 00000015".replace(" ", "")))
+    assert info.value.pdus == []
+    # Inline (recoverable) errors keep their place among the PDUs.
+    bad = bytes.fromhex(BAD_VECTORS[0].hex)
+    with pytest.raises(DecodeError) as info:
+        PduReader().feed(bad + good + bytes.fromhex("ffffffff"))
+    first, second = info.value.pdus
+    assert isinstance(first, DecodeError) and first.command_status == 0x03
+    assert second == engine.decode(good)
+
+
 @pytest.mark.parametrize("name,header,max_len", V.BAD_LENGTH_HEADERS[:2], ids=lambda x: str(x))
 def test_decode_refuses_short_command_length(name: str, header: str, max_len: int) -> None:
     with pytest.raises(DecodeError) as info:
