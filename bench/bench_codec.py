@@ -131,7 +131,7 @@ def ours_2() -> Any:
 
 
 def ours_2b() -> tuple[Any, ...]:
-    p = e_decode(SUBMIT)
+    p: Any = e_decode(SUBMIT)
     return (
         p.source_addr,
         p.destination_addr,
@@ -147,7 +147,7 @@ def ours_3() -> Any:
 
 
 def ours_3b() -> tuple[Any, ...]:
-    p = e_decode(RECEIPT)
+    p: Any = e_decode(RECEIPT)
     return (p.source_addr, p.esm_class, p.short_message, p.receipted_message_id, p.message_state)
 
 
@@ -214,7 +214,7 @@ def smpp34_2() -> Any:
 
 
 def smpp34_2b() -> tuple[Any, ...]:
-    p = r_decode(SUBMIT)
+    p: Any = r_decode(SUBMIT)
     return (
         p.source_addr,
         p.destination_addr,
@@ -230,7 +230,7 @@ def smpp34_3() -> Any:
 
 
 def smpp34_3b() -> tuple[Any, ...]:
-    p = r_decode(RECEIPT)
+    p: Any = r_decode(RECEIPT)
     receipted_message_id = message_state = None
     for t in p.tlvs:  # TLVs are a list of Tlv(tag, raw value) objects
         tag = t.tag
@@ -409,7 +409,7 @@ def verify() -> None:
         if "4a" in f:
             assert f["4a"]() == RESP, (lib, "4a")
         got = tuple(_as_text(v) for v in f["2b"]())
-        expected = (*SUBMIT_FIELDS[:5], TEXT.decode())
+        expected: tuple[Any, ...] = (*SUBMIT_FIELDS[:5], TEXT.decode())
         assert got == expected, (lib, "2b", got)
         got = tuple(_as_text(v) for v in f["3b"]())
         expected = (RECEIPT_FIELDS[0], 4, RECEIPT_TEXT.decode(), "0123456789", 2)
@@ -449,9 +449,11 @@ def verify() -> None:
         sequence_number=1,
     )
     assert theirs.encode() == RECEIPT
-    assert engine.decode(RESP).message_id == "0123456789"
+    resp: Any = engine.decode(RESP)
+    assert resp.message_id == "0123456789"
     assert l_parse(RESP, client=STUB).message_id == b"0123456789"
-    assert r_decode(RESP).body == b"0123456789\x00"
+    raw: Any = r_decode(RESP)
+    assert raw.body == b"0123456789\x00"
 
 
 def _loop_ns(f: Callable[[], Any], n: int) -> int:
@@ -534,23 +536,23 @@ def main() -> None:
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     goals: list[str] = []
     for key, desc, _ in OPS:
-        ours, r34, lib = (results[(name, key)] for name in LIBS)
+        ours, r34, slib = (results[(name, key)] for name in LIBS)  # ns, None when n/a
         ratio34 = f"{r34 / ours:.2f}x" if ours and r34 else "n/a"
-        ratiolib = f"{lib / ours:.1f}x" if ours and lib else "n/a"
+        ratiolib = f"{slib / ours:.1f}x" if ours and slib else "n/a"
         if key == "4b" and r34 is not None:
             ratio34 += "*"
         print(
-            f"| {key:<3} | {desc:<40} | {_fmt(ours):>8} | {_fmt(r34):>8} | {_fmt(lib):>9} "
+            f"| {key:<3} | {desc:<40} | {_fmt(ours):>8} | {_fmt(r34):>8} | {_fmt(slib):>9} "
             f"| {ratio34:>11} | {ratiolib:>12} |"
         )
-        if key in GOAL_OPS and ours and r34 and lib:
+        if key in GOAL_OPS and ours and r34 and slib:
             ok34 = r34 / ours >= 2.0
-            oklib = lib / ours >= 50.0
+            oklib = slib / ours >= 50.0
             met34 = "met" if ok34 else "NOT met"
             metlib = "met" if oklib else "NOT met"
             goals.append(
                 f"op {key:<2}: {r34 / ours:5.2f}x smpp34 (goal 2x: {met34}), "
-                f"{lib / ours:6.1f}x smpplib (goal 50x: {metlib})"
+                f"{slib / ours:6.1f}x smpplib (goal 50x: {metlib})"
             )
     print()
     print("* smpp34 decodes submit_sm_resp only to a RawPdu (message_id not parsed).")
