@@ -112,16 +112,19 @@ def test_pdus_before_a_bad_command_length_are_kept() -> None:
     reader = PduReader()
     with pytest.raises(DecodeError) as info:
         reader.feed(good + NEXT_PDU + bytes.fromhex("0000000f"))
-    assert info.value.recoverable is False
-    assert info.value.pdus == [engine.decode(good), engine.decode(NEXT_PDU)]
+    err: Any = info.value
+    assert err.recoverable is False
+    assert err.pdus == [engine.decode(good), engine.decode(NEXT_PDU)]
     with pytest.raises(DecodeError) as info:
         PduReader().feed(bytes.fromhex("00000000 00000015".replace(" ", "")))
-    assert info.value.pdus == []
+    err = info.value
+    assert err.pdus == []
     # Inline (recoverable) errors keep their place among the PDUs.
     bad = bytes.fromhex(BAD_VECTORS[0].hex)
     with pytest.raises(DecodeError) as info:
         PduReader().feed(bad + good + bytes.fromhex("ffffffff"))
-    first, second = info.value.pdus
+    err = info.value
+    first, second = err.pdus
     assert isinstance(first, DecodeError) and first.command_status == 0x03
     assert second == engine.decode(good)
 
@@ -258,6 +261,6 @@ def test_encode_accepts_the_maxima() -> None:
     ]
     for pdu in pdus:
         assert engine.decode(engine.encode(pdu)) == pdu
-    sm = engine.decode(engine.encode(pdus[0]))
+    sm: Any = engine.decode(engine.encode(pdus[0]))
     assert sm.sm_length == 254
     assert sm.sequence_number == 0x7FFFFFFF

@@ -147,7 +147,7 @@ def assert_smpplib_has(parsed: Any, values: dict[str, Any], sequence: int, statu
 
 
 def assert_ours_has(
-    pdu: Any, cls: type, values: dict[str, Any], sequence: int, status: int
+    pdu: Any, cls: type[Any], values: dict[str, Any], sequence: int, status: int
 ) -> None:
     assert type(pdu) is cls
     assert pdu.sequence_number == sequence
@@ -225,7 +225,7 @@ def test_submit_sm_ours_to_smpplib(values: dict[str, Any], sequence: int) -> Non
 @given(fields(SM_FIELDS, SUBMIT_TLVS), seq)
 def test_submit_sm_smpplib_to_ours(values: dict[str, Any], sequence: int) -> None:
     data = smpplib_make("submit_sm", sequence, 0, values)
-    pdu = engine.decode(data)
+    pdu: Any = engine.decode(data)
     assert_ours_has(pdu, engine.SubmitSm, values, sequence, 0)
     assert pdu.sm_length == len(values["short_message"])
     # Same fields, same bytes: only the TLV order may differ between the two encoders.
@@ -262,7 +262,7 @@ def test_workload_receipt_both_ways() -> None:
         b"id:0123456789 sub:001 dlvrd:001 submit date:2611261200 "
         b"done date:2611261201 stat:DELIVRD err:000 text:hello"
     )
-    values = {
+    values: dict[str, Any] = {
         "source_addr_ton": 1,
         "source_addr_npi": 1,
         "source_addr": "15557654321",

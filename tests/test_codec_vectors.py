@@ -144,7 +144,8 @@ def test_encode_many_concatenates() -> None:
 
 def test_equality_sees_every_field() -> None:
     data = bytes.fromhex(VECTORS[0].hex)
-    a, b = engine.decode(data), engine.decode(data)
+    a: Any = engine.decode(data)
+    b: Any = engine.decode(data)
     assert a == b
     b.password = "other"
     assert a != b
@@ -185,12 +186,13 @@ def test_to_dict_has_the_spec_names() -> None:
     ids=lambda v: v.name,
 )
 def test_make_response_pairs_request_and_response(vector: Any) -> None:
-    pdu = engine.decode(bytes.fromhex(vector.hex))
+    pdu: Any = engine.decode(bytes.fromhex(vector.hex))
     if not isinstance(pdu, engine.RequestPdu):
         assert isinstance(pdu, engine.ResponsePdu)
         return
     resp = pdu.make_response(command_status=0x58)
-    assert isinstance(resp, type(pdu).response_class)
+    response_class: Any = type(pdu).response_class
+    assert isinstance(resp, response_class)
     assert resp.command_id == pdu.command_id | 0x80000000
     assert resp.sequence_number == pdu.sequence_number
     assert resp.command_status == 0x58
@@ -278,7 +280,7 @@ def test_reader_and_decode_copy_what_they_keep() -> None:
     buf[:] = b"\xee" * 100
     assert reader.feed(bytearray(data[100:])) == [expected]
     buf = bytearray(data)
-    pdu = engine.decode(buf)
+    pdu: Any = engine.decode(buf)
     buf[-160:] = b"\xee" * 160
     assert pdu == expected
     assert pdu.short_message == V.WORKLOAD_TEXT.encode()
