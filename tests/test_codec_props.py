@@ -10,6 +10,8 @@ Field limits are SMPP 3.4's (§4 tables, sizes include the C-string NUL; §5.3.2
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -419,3 +421,16 @@ def test_truncated_pdu_is_a_decode_error(pdu: Any, cut: int) -> None:
     reader = PduReader()
     assert reader.feed(data[:-cut]) == []
     assert reader.buffered == len(data) - cut
+
+
+@SETTINGS
+@given(any_pdu)
+def test_pickle_and_copy_keep_the_pdu(pdu: Any) -> None:
+    assert pickle.loads(pickle.dumps(pdu)) == pdu
+    twin = copy.copy(pdu)
+    assert twin == pdu
+    # A copy's TLVs are its own: changing them leaves the original alone.
+    before = pdu.tlvs
+    twin.set_tlv(0x1400, b"\x01")
+    twin.sar_msg_ref_num = 7
+    assert pdu.tlvs == before

@@ -9,7 +9,9 @@ be refused and values that must not encode are in test_codec_errors.py.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,16 @@ def test_build_from_fields_encodes_to_the_vector(vector: Any) -> None:
     assert engine.encode(pdu) == _canonical(vector)
     assert pdu == engine.decode(bytes.fromhex(vector.hex))
     _check_fields(pdu, vector)
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=ids)
+def test_pickle_and_copy_keep_every_field_and_the_tlv_order(vector: Any) -> None:
+    pdu = engine.decode(bytes.fromhex(vector.hex))
+    for twin in (pickle.loads(pickle.dumps(pdu)), copy.copy(pdu), copy.deepcopy(pdu)):
+        assert type(twin) is type(pdu)
+        assert twin.tlvs == vector.tlvs
+        assert twin == pdu
+        assert engine.encode(twin) == _canonical(vector)
 
 
 def test_encode_many_concatenates() -> None:
