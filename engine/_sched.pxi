@@ -140,7 +140,7 @@ def _sq_burst(value):
     return v
 
 
-cdef double _sq_time(value, str name) except? -1.0:
+cdef double _sq_time(value, str name, bint finite=False) except? -1.0:
     cdef double v
     try:
         v = float(value)
@@ -148,6 +148,8 @@ cdef double _sq_time(value, str name) except? -1.0:
         raise TypeError(f"{name} must be a number, not {type(value).__name__}") from None
     if isnan(v):
         raise ValueError(f"{name} must not be NaN")
+    if finite and (v == INFINITY or v == -INFINITY):
+        raise ValueError(f"{name} must be finite, got {v!r}")
     return v
 
 
@@ -282,15 +284,15 @@ cdef class RateScheduler:
         cap[0] = c
         return 0
 
-    cdef int32_t _sender(self, object key) except -1:
-        """The id of `key`'s sender, created with its default rate when new."""
+    cdef int32_t _sender(self, object key, double rate=-1.0) except -1:
+        """The id of `key`'s sender; a new one gets `rate` or else ``rate_for(key)``."""
         cdef object found = self._sids.get(key)
         cdef int32_t sid
-        cdef double rate
         cdef _SqSender *s
         if found is not None:
             return <int32_t>found
-        rate = _sq_rate(self._rate_for(key), "per_second")
+        if rate <= 0.0:
+            rate = _sq_rate(self._rate_for(key), "per_second")
         self._grow(<void **>&self._s, &self._cap_s, self._ns + 1, sizeof(_SqSender))
         sid = <int32_t>self._ns
         s = &self._s[sid]
@@ -762,14 +764,14 @@ cdef class RateScheduler:
         """Give `key` its own rate (segments per second) and burst (tokens, >= 1)."""
         cdef double rate = _sq_rate(per_second, "per_second")
         cdef double b = _sq_burst(burst)
-        cdef int32_t sid = self._sender(key)
+        cdef int32_t sid = self._sender(key, rate)
         cdef _SqSender *s = &self._s[sid]
         s.rate = rate
         s.burst = b
         s.cap = floor(rate * self._validity)
         s.own_rate = 1
-        if s.tokens > b:
-            s.tokens = b
+        if s.tokens > b or s.last == -INFINITY:
+            s.tokens = b  # a fresh bucket is full
         if s.count > 0:
             self._ssync(sid)
 
@@ -917,7 +919,7 @@ cdef class RateScheduler:
         At most `limit` items (None: all).  Messages that expired by `now` are moved to
         the expired list first (see :meth:`pop_expired`); none of them is returned here.
         """
-        cdef double t = _sq_time(now, "now")
+        cdef double t = _sq_time(now, "now", True)
         cdef Py_ssize_t lim = -1
         cdef Py_ssize_t sent = 0
         cdef list out = []
@@ -936,7 +938,7 @@ cdef class RateScheduler:
 
     def pop_expired(self, now):
         """Items whose ``expires_at <= now``, taken out of their queues (Twilio 30036)."""
-        cdef double t = _sq_time(now, "now")
+        cdef double t = _sq_time(now, "now", True)
         cdef list out
         if t > self._clock:
             self._clock = t
@@ -950,7 +952,8 @@ cdef class RateScheduler:
 
         Exact when no queued message expires before it: popping at the returned time
         yields at least one item and popping earlier yields none.  A time at or before the
-        latest ``now`` seen means "ready now" (``-inf`` before the first pop).
+        latest ``now`` seen means "ready now"; before the first pop that time is ``-inf``
+        (fresh buckets are full), so compare it with your clock rather than pass it on.
         """
         cdef double t
         while self._hn > 0:
