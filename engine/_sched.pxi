@@ -7,9 +7,9 @@
 #   its expiry time, linked into its sender's FIFO; freed nodes go to a free list;
 # - a *level* per account and per carrier link: a token bucket, a pause (links), and a wait
 #   list of the senders that it blocks (an intrusive doubly linked list through the senders);
-# - the *ready heap*: a binary min-heap of (time, seq) over the non-empty senders that are
-#   not parked at a level and over the levels that have waiters.  Each sender and level
-#   knows its heap position, so a re-key is one sift (O(log n));
+# - the *ready heap*: a 4-ary min-heap of (time, seq) over the non-empty senders that are
+#   not parked at a level and over the levels that have waiters (O(log n) per re-key;
+#   see "the ready heap" below for why its entries have no back-pointers);
 # - the *expiry heap*: one entry per sender with finite expiries, keyed by a lower bound of
 #   its earliest expiry (exact once it comes due).
 #
@@ -51,11 +51,12 @@ ctypedef struct _SqSender:
     int32_t count           # queued messages
     int32_t account         # level id or -1
     int32_t link            # level id or -1
-    int32_t hpos            # position in the ready heap or -1
+    uint32_t hseq           # seq of its live ready-heap entry (valid while inheap)
     int32_t xpos            # position in the expiry heap or -1
     int32_t parked          # level whose wait list holds the sender, or -1
     int32_t wprev
     int32_t wnext
+    uint8_t inheap          # has a live entry in the ready heap
     uint8_t mono            # expiries are non-decreasing along the FIFO
     uint8_t own_rate        # the rate was set explicitly (not the default)
 
@@ -67,7 +68,8 @@ ctypedef struct _SqLevel:
     double pause_until      # -inf: not paused
     int32_t wait_head
     int32_t wait_tail
-    int32_t hpos
+    uint32_t hseq
+    uint8_t inheap
     uint8_t limited         # a rate is set; without one only the pause applies
 
 ctypedef struct _SqEnt:
@@ -305,7 +307,9 @@ cdef class RateScheduler:
         s.head = s.tail = -1
         s.count = 0
         s.account = s.link = -1
-        s.hpos = s.xpos = -1
+        s.xpos = -1
+        s.hseq = 0
+        s.inheap = 0
         s.parked = s.wprev = s.wnext = -1
         s.mono = 1
         s.own_rate = 0
@@ -328,7 +332,8 @@ cdef class RateScheduler:
         lv.burst = 1.0
         lv.pause_until = -INFINITY
         lv.wait_head = lv.wait_tail = -1
-        lv.hpos = -1
+        lv.hseq = 0
+        lv.inheap = 0
         lv.limited = 0
         table[key] = lid
         self._nl += 1
@@ -349,81 +354,107 @@ cdef class RateScheduler:
         self._n[i].next = self._free
         self._free = i
 
-    # --- the ready heap --------------------------------------------------------------
-
-    cdef inline void _hset(self, Py_ssize_t i, _SqEnt e) noexcept:
-        self._h[i] = e
-        if e.ent >= 0:
-            self._s[e.ent].hpos = <int32_t>i
-        else:
-            self._l[~e.ent].hpos = <int32_t>i
+    # --- the ready heap ---------------------------------------------------------------
+    # A 4-ary min-heap (half the depth of a binary one; the four children of a node are
+    # adjacent).  Entries carry no back-pointer: writing one into the sender at every sift
+    # step costs a cache miss per level.  Instead an entity records the seq of its live
+    # entry; re-keying the top entry (the hot path: a sender that just sent) sifts it in
+    # place, and any other re-key or removal leaves the old entry behind as stale, to be
+    # dropped when it reaches the top.
 
     cdef void _hup(self, Py_ssize_t i) noexcept:
         cdef _SqEnt e = self._h[i]
         cdef Py_ssize_t p
         while i > 0:
-            p = (i - 1) >> 1
+            p = (i - 1) >> 2
             if not _sq_before(&e, &self._h[p]):
                 break
-            self._hset(i, self._h[p])
+            self._h[i] = self._h[p]
             i = p
-        self._hset(i, e)
+        self._h[i] = e
 
     cdef void _hdown(self, Py_ssize_t i) noexcept:
         cdef _SqEnt e = self._h[i]
         cdef Py_ssize_t n = self._hn
-        cdef Py_ssize_t c
+        cdef Py_ssize_t c, best, end
         while True:
-            c = 2 * i + 1
+            c = 4 * i + 1
             if c >= n:
                 break
-            if c + 1 < n and _sq_before(&self._h[c + 1], &self._h[c]):
+            best = c
+            end = c + 4 if c + 4 < n else n
+            c += 1
+            while c < end:
+                if _sq_before(&self._h[c], &self._h[best]):
+                    best = c
                 c += 1
-            if not _sq_before(&self._h[c], &e):
+            if not _sq_before(&self._h[best], &e):
                 break
-            self._hset(i, self._h[c])
-            i = c
-        self._hset(i, e)
+            self._h[i] = self._h[best]
+            i = best
+        self._h[i] = e
 
-    cdef int _hpush(self, int32_t ent, double key) except -1:
+    cdef inline bint _hlive(self, _SqEnt *e) noexcept:
+        if e.ent >= 0:
+            return self._s[e.ent].inheap and self._s[e.ent].hseq == e.seq
+        return self._l[~e.ent].inheap and self._l[~e.ent].hseq == e.seq
+
+    cdef inline void _hpoptop(self) noexcept:
+        self._hn -= 1
+        if self._hn > 0:
+            self._h[0] = self._h[self._hn]
+            self._hdown(0)
+
+    cdef inline void _hclean(self) noexcept:
+        """Drop stale entries from the top."""
+        while self._hn > 0 and not self._hlive(&self._h[0]):
+            self._hpoptop()
+
+    cdef int _hkey(self, int32_t ent, double key) except -1:
+        """Put the entity in the heap at `key`, behind the entries with an equal key."""
+        cdef uint32_t *hseq
+        cdef uint8_t *inheap
         cdef _SqEnt e
+        if ent >= 0:
+            hseq = &self._s[ent].hseq
+            inheap = &self._s[ent].inheap
+        else:
+            hseq = &self._l[~ent].hseq
+            inheap = &self._l[~ent].inheap
+        if inheap[0] and self._hn > 0 and self._h[0].ent == ent and self._h[0].seq == hseq[0]:
+            self._h[0].key = key
+            self._h[0].seq = self._seq
+            hseq[0] = self._seq
+            self._seq += 1
+            self._hdown(0)
+            return 0
         self._grow(<void **>&self._h, &self._cap_h, self._hn + 1, sizeof(_SqEnt))
         e.key = key
         e.seq = self._seq
         e.ent = ent
+        hseq[0] = self._seq
+        inheap[0] = 1
         self._seq += 1
+        self._h[self._hn] = e
         self._hn += 1
-        self._hset(self._hn - 1, e)
         self._hup(self._hn - 1)
         return 0
 
-    cdef void _hrekey(self, Py_ssize_t i, double key) noexcept:
-        """New key and a new seq (to the back of the entries with an equal key)."""
-        cdef double old = self._h[i].key
-        self._h[i].key = key
-        self._h[i].seq = self._seq
-        self._seq += 1
-        if key < old:
-            self._hup(i)
-        else:
-            self._hdown(i)
-
-    cdef void _hremove(self, Py_ssize_t i) noexcept:
-        cdef int32_t ent = self._h[i].ent
-        cdef _SqEnt last
+    cdef void _hdrop(self, int32_t ent) noexcept:
+        """Take the entity out of the heap (at once if it is the top, else lazily)."""
+        cdef uint32_t hseq
         if ent >= 0:
-            self._s[ent].hpos = -1
+            if not self._s[ent].inheap:
+                return
+            self._s[ent].inheap = 0
+            hseq = self._s[ent].hseq
         else:
-            self._l[~ent].hpos = -1
-        self._hn -= 1
-        if i == self._hn:
-            return
-        last = self._h[self._hn]
-        self._hset(i, last)
-        if i > 0 and _sq_before(&last, &self._h[(i - 1) >> 1]):
-            self._hup(i)
-        else:
-            self._hdown(i)
+            if not self._l[~ent].inheap:
+                return
+            self._l[~ent].inheap = 0
+            hseq = self._l[~ent].hseq
+        if self._hn > 0 and self._h[0].ent == ent and self._h[0].seq == hseq:
+            self._hpoptop()
 
     # --- the expiry heap -------------------------------------------------------------
 
@@ -507,22 +538,16 @@ cdef class RateScheduler:
         cdef _SqLevel *lv = &self._l[lid]
         cdef double key
         if lv.wait_head < 0:
-            if lv.hpos >= 0:
-                self._hremove(lv.hpos)
+            self._hdrop(~lid)
             return 0
-        key = _sq_level_ready(lv, self._n[self._s[lv.wait_head].head].segments)
-        if lv.hpos >= 0:
-            self._hrekey(lv.hpos, key)
-        else:
-            self._hpush(~lid, key)
+        self._hkey(~lid, _sq_level_ready(lv, self._n[self._s[lv.wait_head].head].segments))
         return 0
 
     cdef int _park(self, int32_t sid, int32_t lid) except -1:
         """Move the sender from the ready heap to the tail of the level's wait list."""
         cdef _SqSender *s = &self._s[sid]
         cdef _SqLevel *lv = &self._l[lid]
-        if s.hpos >= 0:
-            self._hremove(s.hpos)
+        self._hdrop(sid)
         s.parked = lid
         s.wnext = -1
         s.wprev = lv.wait_tail
@@ -556,18 +581,15 @@ cdef class RateScheduler:
         """Re-place a sender whose head message or rate changed."""
         cdef _SqSender *s = &self._s[sid]
         if s.count == 0:
-            if s.hpos >= 0:
-                self._hremove(s.hpos)
+            self._hdrop(sid)
             if s.parked >= 0:
                 self._unpark(sid, True)
             s.mono = 1
         elif s.parked >= 0:
             if self._l[s.parked].wait_head == sid:
                 self._lsync(s.parked)
-        elif s.hpos >= 0:
-            self._hrekey(s.hpos, self._own_ready(s))
         else:
-            self._hpush(sid, self._own_ready(s))
+            self._hkey(sid, self._own_ready(s))
         return 0
 
     cdef int _assign(self, int32_t sid, int32_t account, int32_t link) except -1:
@@ -579,8 +601,8 @@ cdef class RateScheduler:
             self._unpark(sid, True)
         s.account = account
         s.link = link
-        if s.count > 0 and s.hpos < 0:
-            self._hpush(sid, self._own_ready(s))
+        if s.count > 0 and not s.inheap:
+            self._hkey(sid, self._own_ready(s))
         return 0
 
     # --- dispatch ----------------------------------------------------------------------
@@ -611,22 +633,18 @@ cdef class RateScheduler:
         self._release(i)
         out.append(item)
         if s.count > 0:
-            if s.hpos >= 0:
-                self._hrekey(s.hpos, self._own_ready(s))
-            else:
-                self._hpush(sid, self._own_ready(s))
+            self._hkey(sid, self._own_ready(s))
         else:
-            if s.hpos >= 0:
-                self._hremove(s.hpos)
+            self._hdrop(sid)
             s.mono = 1
         # Levels whose tokens were spent and that have waiters move to their new time.
         # The level that released this sender goes last, so that on an exact tie the other
         # level's waiters are served first (no starvation between the two).
         if from_level >= 0 and from_level == a:
             a, k = k, a
-        if a >= 0 and (self._l[a].wait_head >= 0 or self._l[a].hpos >= 0):
+        if a >= 0 and (self._l[a].wait_head >= 0 or self._l[a].inheap):
             self._lsync(a)
-        if k >= 0 and (self._l[k].wait_head >= 0 or self._l[k].hpos >= 0):
+        if k >= 0 and (self._l[k].wait_head >= 0 or self._l[k].inheap):
             self._lsync(k)
         return 0
 
@@ -648,7 +666,7 @@ cdef class RateScheduler:
             s = &self._s[sid]
             r = self._own_ready(s)
             if r > t + _SQ_EPS:
-                self._hrekey(0, r)
+                self._hkey(sid, r)
                 return 0
             seg = self._n[s.head].segments
             # A sender that finds waiters at a level queues behind them (FIFO fairness).
@@ -672,13 +690,13 @@ cdef class RateScheduler:
         seg = self._n[s.head].segments
         r = _sq_level_ready(lv, seg)
         if r > t + _SQ_EPS:
-            self._hrekey(0, r)
+            self._hkey(ent, r)
             return 0
         r = self._own_ready(s)
         if r > t + _SQ_EPS:
             # Its own rate changed while it waited: back to the heap at its own time.
             self._unpark(sid, True)
-            self._hpush(sid, r)
+            self._hkey(sid, r)
             return 0
         other = s.link if lid == s.account else s.account
         # A released sender is checked against the other level's tokens only, not its
@@ -932,7 +950,10 @@ cdef class RateScheduler:
         if t > self._clock:
             self._clock = t
         self._expire(t)
-        while self._hn > 0 and sent != lim and self._h[0].key <= t:
+        while sent != lim:
+            self._hclean()
+            if self._hn == 0 or self._h[0].key > t:
+                break
             sent += self._step(t, True, out)
         return out
 
@@ -956,7 +977,10 @@ cdef class RateScheduler:
         (fresh buckets are full), so compare it with your clock rather than pass it on.
         """
         cdef double t
-        while self._hn > 0:
+        while True:
+            self._hclean()
+            if self._hn == 0:
+                break
             t = self._h[0].key
             if t < self._clock:
                 t = self._clock
