@@ -5,7 +5,7 @@ It holds the SMPP 3.4 PDU codec and stream framer, the text codecs and segmentat
 the rate scheduler.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, ClassVar
 
 # ---------------------------------------------------------------------------------------
@@ -501,3 +501,65 @@ class TextPlan:
 
 def plan_segments(text: str, data_coding: int | None = None, udh_length: int = 6) -> TextPlan: ...
 def count_segments(text: str) -> int: ...
+
+# ---------------------------------------------------------------------------------------
+# Rate scheduler (engine/_sched.pxi; policy in engine.scheduler).  Sans-IO: every time is
+# an argument, in seconds on any monotonic origin.  Per-sender FIFOs paced in segments per
+# second by token buckets, inside optional account and carrier-link buckets.  A message of
+# s segments leaves when every bucket on its path holds min(s, burst) tokens (and its link
+# is not paused), then takes s tokens from each (a bucket may go negative).  In any window
+# of length T a bucket passes at most max(burst, s_max) + per_second * T segments.
+# ---------------------------------------------------------------------------------------
+
+class RateScheduler:
+    """Per-sender FIFO queues paced in segments per second, inside account and link rates."""
+
+    def __init__(
+        self,
+        rate_for: Callable[[Any], float] | None = None,
+        *,
+        default_burst: float = 1,
+        validity: float = 36000.0,
+    ) -> None: ...
+    def set_rate(self, key: Hashable, per_second: float, burst: float = 1) -> None: ...
+    def rate_of(self, key: Hashable) -> tuple[float, float, bool] | None:
+        """(per_second, burst, own) of a known key; None for an unknown one."""
+
+    def set_account_rate(self, account: Hashable, per_second: float, burst: float = 1) -> None: ...
+    def set_link_rate(self, link: Hashable, per_second: float, burst: float = 1) -> None: ...
+    def pause_link(self, link: Hashable, until: float) -> None: ...
+    def resume_link(self, link: Hashable) -> None: ...
+    # An argument left out keeps the current assignment; None removes it.
+    def assign(
+        self, key: Hashable, account: Hashable | None = ..., link: Hashable | None = ...
+    ) -> None: ...
+    # Raises QueueFullError (Twilio 21611) beyond floor(rate * validity) queued segments;
+    # segments 1..255; expires_at None: never.  account/link None: keep the assignment.
+    def push(
+        self,
+        key: Hashable,
+        item: object,
+        segments: int = 1,
+        expires_at: float | None = None,
+        *,
+        account: Hashable | None = None,
+        link: Hashable | None = None,
+    ) -> None: ...
+    def requeue(
+        self, key: Hashable, item: object, segments: int = 1, expires_at: float | None = None
+    ) -> None: ...
+    def pop_ready(self, now: float, limit: int | None = None) -> list[Any]: ...
+    # Items whose expires_at <= now, out of their queues (Twilio 30036).
+    def pop_expired(self, now: float) -> list[Any]: ...
+    # Exact when nothing expires first; -inf before the first pop means "ready now".
+    def next_ready_at(self) -> float | None: ...
+    def next_expiry_at(self) -> float | None: ...
+    def queued(self, key: Hashable) -> int: ...
+    def queued_segments(self, key: Hashable) -> int: ...
+    @property
+    def segments(self) -> int: ...
+    @property
+    def senders(self) -> int: ...
+    @property
+    def validity(self) -> float: ...
+    def __len__(self) -> int: ...

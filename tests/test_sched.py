@@ -8,6 +8,7 @@ message leaves when every bucket on its path holds min(segments, burst) tokens, 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -16,9 +17,9 @@ from engine import QueueFullError, RateScheduler
 from engine.scheduler import TIER_RATES, Pacer, Tier, classify_sender, tier_rate
 
 
-def drain(s: RateScheduler, until: float, start: float = 0.0) -> list[tuple[float, object]]:
+def drain(s: RateScheduler, until: float, start: float = 0.0) -> list[tuple[float, Any]]:
     """Event-driven dispatcher loop: (time, item) for everything sent in [start, until]."""
-    sent: list[tuple[float, object]] = []
+    sent: list[tuple[float, Any]] = []
     while True:
         t = s.next_ready_at()
         if t is None or t > until:

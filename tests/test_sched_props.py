@@ -20,8 +20,10 @@ from __future__ import annotations
 import bisect
 import random
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -63,7 +65,7 @@ def window_excess(
     for _, s in ev:
         prefix.append(prefix[-1] + s)
     biggest = max((s for _, s in ev), default=1)
-    bad = []
+    bad: list[tuple[float, float, float, float]] = []
     for T in lengths:
         bound = max(burst, biggest) + rate * T + EPS
         for i, t in enumerate(times):
@@ -80,9 +82,9 @@ WINDOWS = (0.0, 0.5, 1.0, 3.0)
 def check_record(
     rec: Record,
     sched: RateScheduler,
-    sender_rates: dict[Hashable, tuple[float, float]],
-    account_rates: dict[Hashable, tuple[float, float]],
-    link_rates: dict[Hashable, tuple[float, float]],
+    sender_rates: Mapping[Any, tuple[float, float]],
+    account_rates: Mapping[Any, tuple[float, float]],
+    link_rates: Mapping[Any, tuple[float, float]],
 ) -> None:
     # Nothing lost.
     assert rec.pushed == len(rec.sent) + len(rec.expired) + len(sched)
@@ -242,7 +244,7 @@ def test_thousands_of_senders_random_pushes_hold_every_limit() -> None:
     arrivals: list[tuple[float, int, Callable[[], None]]] = []
     for i in range(20_000):
         key = rng.choice(keys)
-        arrivals.append((rng.uniform(0.0, 30.0), i, lambda key=key: push_one(key)))
+        arrivals.append((rng.uniform(0.0, 30.0), i, partial(push_one, key)))
     # A throttle on one link mid-run.
     arrivals.append((20.0, -1, lambda: sched.pause_link("L2", 25.0)))
     for key in keys[:1500]:  # a backlog from the start
@@ -271,7 +273,7 @@ def test_backlogged_senders_send_the_sum_of_their_rates() -> None:
     T = 10.0
     sim.advance(T)
     rates = {k: TIER_RATES[classify_sender(k)] for k in keys}
-    sent = defaultdict(int)
+    sent: defaultdict[Hashable, int] = defaultdict(int)
     for _, m in sim.rec.sent:
         sent[m.key] += 1
     for key in keys:
@@ -300,8 +302,8 @@ def test_two_crossed_limits_starve_nobody() -> None:
         for _ in range(20):
             sim.push(key, account=acc, link=link)
     sim.advance(100.0)
-    per_pair = defaultdict(int)
-    per_sender = defaultdict(int)
+    per_pair: defaultdict[tuple[Hashable, Hashable], int] = defaultdict(int)
+    per_sender: defaultdict[Hashable, int] = defaultdict(int)
     for _, m in sim.rec.sent:
         per_pair[(sim.rec.account_of[m.key], sim.rec.link_of[m.key])] += 1
         per_sender[m.key] += 1
@@ -329,7 +331,7 @@ def test_late_pops_never_exceed_the_rate_and_never_bank_credit() -> None:
     for step in range(82):  # t = 0 .. 29.97
         sim.pop(step * 0.37)
     check_record(sim.rec, sched, {i: (3.0, 2.0) for i in range(300)}, {}, {})
-    counts = defaultdict(int)
+    counts: defaultdict[Hashable, int] = defaultdict(int)
     for _, m in sim.rec.sent:
         counts[m.key] += 1
     # 2 at once, then 3/s for 29.97 s: the grid loses nothing (1.11 tokens per wake-up
