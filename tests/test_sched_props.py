@@ -51,6 +51,10 @@ class Record:
     sent: list[tuple[float, Msg]] = field(default_factory=list)
     expired: list[tuple[float, Msg]] = field(default_factory=list)
     pushed: int = 0
+    # Each sent message's (account, link) when it left, parallel to `sent`.
+    via: list[tuple[Hashable | None, Hashable | None]] = field(default_factory=list)
+    # Indexes into `sent` of sends taken back by requeue() (a carrier throttle).
+    undone: set[int] = field(default_factory=set)
     account_of: dict[Hashable, Hashable] = field(default_factory=dict)
     link_of: dict[Hashable, Hashable] = field(default_factory=dict)
 
@@ -86,11 +90,13 @@ def check_record(
     account_rates: Mapping[Any, tuple[float, float]],
     link_rates: Mapping[Any, tuple[float, float]],
 ) -> None:
+    sent = [(t, m) for i, (t, m) in enumerate(rec.sent) if i not in rec.undone]
+    via = [v for i, v in enumerate(rec.via) if i not in rec.undone]
     # Nothing lost.
-    assert rec.pushed == len(rec.sent) + len(rec.expired) + len(sched)
+    assert rec.pushed == len(sent) + len(rec.expired) + len(sched)
     # Per-sender order, and expiry honoured both ways.
     last_seq: dict[Hashable, int] = {}
-    for t, m in rec.sent:
+    for t, m in sent:
         assert m.seq > last_seq.get(m.key, -1), (m, last_seq.get(m.key))
         last_seq[m.key] = m.seq
         assert m.expires_at is None or t < m.expires_at, (t, m)
@@ -101,12 +107,12 @@ def check_record(
     by_sender: dict[Hashable, list[tuple[float, int]]] = defaultdict(list)
     by_account: dict[Hashable, list[tuple[float, int]]] = defaultdict(list)
     by_link: dict[Hashable, list[tuple[float, int]]] = defaultdict(list)
-    for t, m in rec.sent:
+    for (t, m), (acc, link) in zip(sent, via, strict=True):
         by_sender[m.key].append((t, m.segments))
-        if m.key in rec.account_of:
-            by_account[rec.account_of[m.key]].append((t, m.segments))
-        if m.key in rec.link_of:
-            by_link[rec.link_of[m.key]].append((t, m.segments))
+        if acc is not None:
+            by_account[acc].append((t, m.segments))
+        if link is not None:
+            by_link[link].append((t, m.segments))
     for key, events in by_sender.items():
         rate, burst = sender_rates[key]
         assert window_excess(events, rate, burst, WINDOWS) == [], key
@@ -148,8 +154,27 @@ class Sim:
         self.now = t
         out = self.s.pop_ready(t, limit)
         self.rec.sent += [(t, m) for m in out]
+        self.rec.via += [(self.rec.account_of.get(m.key), self.rec.link_of.get(m.key)) for m in out]
         self.rec.expired += [(t, m) for m in self.s.pop_expired(t)]
         return out
+
+    def assign(self, key: Hashable, account: Hashable | None, link: Hashable | None) -> None:
+        self.s.assign(key, account=account, link=link)
+        for table, value in ((self.rec.account_of, account), (self.rec.link_of, link)):
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+
+    def requeue_last(self) -> None:
+        """The carrier throttled the last message sent: it goes back to its queue's head."""
+        live = [i for i in range(len(self.rec.sent)) if i not in self.rec.undone]
+        if not live:
+            return
+        i = live[-1]
+        _, m = self.rec.sent[i]
+        self.rec.undone.add(i)
+        self.s.requeue(m.key, m, m.segments, m.expires_at)
 
     def step(self, until: float) -> bool:
         """Handle the next event at or before `until`; False when there is none."""
@@ -157,6 +182,8 @@ class Sim:
         e = self.s.next_expiry_at()
         if r is not None:
             r = max(r, self.now)
+        if e is not None:
+            e = max(e, self.now)  # a requeued message may have expired already
         times = [x for x in (r, e) if x is not None]
         if not times or min(times) > until:
             return False
@@ -354,6 +381,8 @@ op = st.one_of(
     st.tuples(st.just("pop_limit"), st.integers(0, 3)),
     st.tuples(st.just("pause"), st.integers(0, 1), st.floats(0.0, 4.0)),
     st.tuples(st.just("resume"), st.integers(0, 1)),
+    st.tuples(st.just("assign"), st.integers(0, 5), st.integers(0, 2), st.integers(0, 2)),
+    st.tuples(st.just("requeue_last")),
 )
 
 
@@ -384,15 +413,7 @@ def test_random_operations_keep_the_contract(
     pauses: list[list] = []
     for key, (r, b), (a, k) in zip(KEYS, rates, levels, strict=True):
         sched.set_rate(key, r, b)
-        kw: dict[str, Hashable] = {}
-        if a:
-            kw["account"] = f"A{a - 1}"
-        if k:
-            kw["link"] = f"L{k - 1}"
-        if kw:
-            sched.assign(key, **kw)
-            sim.rec.account_of.update({key: kw["account"]} if "account" in kw else {})
-            sim.rec.link_of.update({key: kw["link"]} if "link" in kw else {})
+        sim.assign(key, f"A{a - 1}" if a else None, f"L{k - 1}" if k else None)
     for o in ops:
         if o[0] == "push":
             key = KEYS[o[1]]
@@ -414,6 +435,12 @@ def test_random_operations_keep_the_contract(
                 if p[0] == link and p[3] is None:
                     p[3] = len(sim.rec.sent)
             pauses.append([link, len(sim.rec.sent), sim.now + o[2], None])
+        elif o[0] == "assign":
+            sim.assign(
+                KEYS[o[1]], f"A{o[2] - 1}" if o[2] else None, f"L{o[3] - 1}" if o[3] else None
+            )
+        elif o[0] == "requeue_last":
+            sim.requeue_last()
         elif o[0] == "resume":
             link = f"L{o[1]}"
             sched.resume_link(link)
@@ -434,5 +461,7 @@ def test_random_operations_keep_the_contract(
     )
     # Nothing left a link while it was paused.
     for link, first, until, end in pauses:
-        for t, m in sim.rec.sent[first:end]:
-            assert not (sim.rec.link_of.get(m.key) == link and t < until - EPS), (t, m, until)
+        for (t, m), (_, via_link) in zip(
+            sim.rec.sent[first:end], sim.rec.via[first:end], strict=True
+        ):
+            assert not (via_link == link and t < until - EPS), (t, m, until)
