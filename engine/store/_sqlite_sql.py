@@ -102,6 +102,19 @@ INSERT_ACCEPT: Final = (
 )
 """Indexed by shape: bit 0 = status_callback given, bit 1 = expires_at given."""
 
+CHUNK: Final = 64
+"""Rows per multi-row INSERT.  executemany steps (and releases and retakes the GIL) once
+per row; one ``VALUES (...), (...), ...`` statement of 64 rows steps once, so the event
+loop thread and the writer trade the GIL 64x less often under load."""
+
+
+def _insert_chunk(stmt: str) -> str:
+    head, _, one = stmt.partition(" VALUES ")
+    return f"{head} VALUES {', '.join([one] * CHUNK)}"
+
+
+INSERT_ACCEPT_CHUNK: Final = tuple(_insert_chunk(s) for s in INSERT_ACCEPT)
+
 INSERT_INBOUND: Final = _insert(("link",))
 
 SELECT_BY_SID: Final = f"SELECT {COLUMNS} FROM messages WHERE sid = ?"

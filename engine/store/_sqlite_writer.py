@@ -18,6 +18,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+from itertools import chain
 from typing import Any
 
 from engine.errors import StoreError
@@ -251,10 +252,18 @@ class Writer(threading.Thread):
     def _flush(self, pending: list[list[tuple[Any, ...]]]) -> None:
         conn = self.conn
         assert conn is not None
+        chunk = sql.CHUNK
         for shape, rows in enumerate(pending):
-            if rows:
-                conn.executemany(sql.INSERT_ACCEPT[shape], rows)
-                rows.clear()
+            if not rows:
+                continue
+            whole = len(rows) - len(rows) % chunk
+            if whole:
+                stmt = sql.INSERT_ACCEPT_CHUNK[shape]
+                for i in range(0, whole, chunk):
+                    conn.execute(stmt, list(chain.from_iterable(rows[i : i + chunk])))
+            if whole < len(rows):
+                conn.executemany(sql.INSERT_ACCEPT[shape], rows[whole:])
+            rows.clear()
 
     def _answer(self, done: list[tuple[Op, Any, BaseException | None]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}

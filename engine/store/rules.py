@@ -87,6 +87,31 @@ def _check_int(field: str, value: object, low: int, high: int) -> None:
 
 def check_new_message(m: NewMessage) -> None:
     """Raise StoreError naming the first field of ``m`` that is out of bounds."""
+    # The common case in one expression (this runs once per accepted message); anything
+    # else takes the field-by-field path below, which names what is wrong.
+    a, f, t, b, n = m.account_sid, m.from_, m.to, m.body, m.num_segments
+    cb, vp = m.status_callback, m.validity_period
+    if (
+        type(a) is str
+        and 0 < len(a) <= MAX_ACCOUNT_SID
+        and a.isascii()
+        and type(f) is str
+        and len(f) <= MAX_NUMBER
+        and f.isascii()
+        and type(t) is str
+        and len(t) <= MAX_NUMBER
+        and t.isascii()
+        and type(b) is str
+        and len(b) <= MAX_BODY
+        and b.isascii()
+        and type(n) is int
+        and 0 <= n <= MAX_SEGMENTS
+        and m.num_media == 0
+        and m.direction in DIRECTIONS
+        and (cb is None or (type(cb) is str and len(cb) <= MAX_STATUS_CALLBACK and cb.isascii()))
+        and (vp is None or (type(vp) is int and 0 < vp <= MAX_VALIDITY))
+    ):
+        return
     check_text("account_sid", m.account_sid, MAX_ACCOUNT_SID)
     if not m.account_sid:
         raise StoreError("account_sid: empty", field="account_sid")
