@@ -158,9 +158,22 @@ def _index_round(
             else:
                 sid = f"SM{int(now * 1000) + i // 50:012x}{r}"
             rows.append(
-                (i + 1, sid, ACCOUNT, "outbound-api", f"+1555100{i % 10:04d}",
-                 f"+1666{(i * 7919) % 10_000_000:07d}", BODY, "queued", 1, 0, now, now, CALLBACK)
-            )  # fmt: skip
+                (
+                    i + 1,
+                    sid,
+                    ACCOUNT,
+                    "outbound-api",
+                    f"+1555100{i % 10:04d}",
+                    f"+1666{(i * 7919) % 10_000_000:07d}",
+                    BODY,
+                    "queued",
+                    1,
+                    0,
+                    now,
+                    now,
+                    CALLBACK,
+                )
+            )
         t0 = time.perf_counter()
         for i in range(0, n, batch):
             conn.execute("BEGIN")
@@ -188,53 +201,72 @@ def main() -> None:
     n_single = 2_000 if args.quick else 10_000
     conc = args.concurrency
     msgs = messages(n)
-    print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, {args.loop}, "
-          f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(
+        f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, {args.loop}, "
+        f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}"
+    )
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
         path = Path(d) / "bench.db"
         rows: list[tuple[str, dict[str, float]]] = []
 
-        def case(label: str, coro: Callable[[], Any]) -> dict[str, float]:
-            r = run(coro())
+        def case(
+            label: str, batch: list[NewMessage], mode: str, concurrency: int, **options: Any
+        ) -> dict[str, float]:
+            r: dict[str, float] = run(
+                run_case(path, batch, mode=mode, concurrency=concurrency, **options)
+            )
             rows.append((label, r))
-            print(f"  {label:<44} {r['rate']:>9,.0f}/s  group {r['group']:>7.1f}  "
-                  f"writer busy {r['busy']:>4.0%}  writer {r['writer_us']:>5.1f} us/msg",
-                  flush=True)  # fmt: skip
+            print(
+                f"  {label:<44} {r['rate']:>9,.0f}/s  group {r['group']:>7.1f}  "
+                f"writer busy {r['busy']:>4.0%}  writer {r['writer_us']:>5.1f} us/msg",
+                flush=True,
+            )
             return r
 
-        print(f"\ndurable accepts ({conc} concurrent producers, {n:,} messages; "
-              f"one-per-transaction on {n_single:,}):")  # fmt: skip
+        print(
+            f"\ndurable accepts ({conc} concurrent producers, {n:,} messages; "
+            f"one-per-transaction on {n_single:,}):"
+        )
         result: dict[str, dict[str, float]] = {}
         for sync in ("FULL", "NORMAL"):
             result[f"{sync} accept"] = case(
-                f"{sync:<6} group commit, accept()",
-                lambda s=sync: run_case(path, msgs, mode="accept", concurrency=conc, synchronous=s),
+                f"{sync:<6} group commit, accept()", msgs, "accept", conc, synchronous=sync
             )
             result[f"{sync} many"] = case(
                 f"{sync:<6} group commit, accept_many(100)",
-                lambda s=sync: run_case(path, msgs, mode="many", concurrency=max(1, conc // 100),
-                                        synchronous=s),
-            )  # fmt: skip
+                msgs,
+                "many",
+                max(1, conc // 100),
+                synchronous=sync,
+            )
             result[f"{sync} single"] = case(
                 f"{sync:<6} one transaction per message",
-                lambda s=sync: run_case(path, msgs[:n_single], mode="accept", concurrency=conc,
-                                        synchronous=s, max_batch=1),
-            )  # fmt: skip
+                msgs[:n_single],
+                "accept",
+                conc,
+                synchronous=sync,
+                max_batch=1,
+            )
         result["FULL number"] = case(
-            "FULL   group commit, accept(), number_index",
-            lambda: run_case(path, msgs, mode="accept", concurrency=conc, number_index=True),
+            "FULL   group commit, accept(), number_index", msgs, "accept", conc, number_index=True
         )
         print("\nratios (same run):")
         for sync in ("FULL", "NORMAL"):
             g, s = result[f"{sync} accept"]["rate"], result[f"{sync} single"]["rate"]
             m = result[f"{sync} many"]["rate"]
-            print(f"  {sync:<6} group commit / one txn per message: accept {g / s:6.1f}x, "
-                  f"accept_many {m / s:6.1f}x")  # fmt: skip
+            print(
+                f"  {sync:<6} group commit / one txn per message: accept {g / s:6.1f}x, "
+                f"accept_many {m / s:6.1f}x"
+            )
         full = result["FULL accept"]["rate"]
-        print(f"  FULL   number_index costs {1 - result['FULL number']['rate'] / full:.0%} "
-              f"of accept() throughput")  # fmt: skip
-        print(f"  goal 50,000 durable accepts/s at FULL: accept() {full / 50_000:.2f} of goal, "
-              f"accept_many {result['FULL many']['rate'] / 50_000:.2f}")  # fmt: skip
+        print(
+            f"  FULL   number_index costs {1 - result['FULL number']['rate'] / full:.0%} "
+            f"of accept() throughput"
+        )
+        print(
+            f"  goal 50,000 durable accepts/s at FULL: accept() {full / 50_000:.2f} of goal, "
+            f"accept_many {result['FULL many']['rate'] / 50_000:.2f}"
+        )
 
         print("\nindex cost, raw executemany at synchronous=OFF, groups of 1,000 rows, best of 3:")
         costs = index_costs(10_000 if args.quick else 100_000, 1000, Path(d))

@@ -86,7 +86,7 @@ async def dispatcher(store: SqliteStore, dispatch: asyncio.Queue[str]) -> None:
 
 
 async def main(path: str, synchronous: str, run: int) -> None:
-    store = await SqliteStore.open(path, synchronous=synchronous)  # type: ignore[arg-type]
+    store = await SqliteStore.open(path, synchronous=synchronous)
     dispatch: asyncio.Queue[str] = asyncio.Queue()
     tasks = [
         asyncio.ensure_future(sender_loop(store, i, run, dispatch)) for i in range(len(SENDERS))

@@ -518,3 +518,22 @@ async def test_cancelled_accept_leaves_the_store_working(store: Store) -> None:
     for r in kept:
         assert await store.get(r.sid) == r
     assert (await store.accept(msg("after"))).status == "queued"
+
+
+async def test_large_groups_of_mixed_shapes_are_stored_exactly(store: Store) -> None:
+    batch = [
+        msg(
+            f"b{i} " + "ü" * (i % 3),
+            to=f"+1555{i:07d}",
+            status_callback=f"https://cb.example/{i}" if i % 2 else None,
+            validity_period=60 + i if i % 3 == 0 else None,
+            num_segments=1 + i % 4,
+        )
+        for i in range(333)
+    ]
+    recs = await store.accept_many(batch, at=T0)
+    singles = await asyncio.gather(*(store.accept(m, at=T0 + 1) for m in batch[:150]))
+    for rec in [*recs, *singles]:
+        assert await store.get(rec.sid) == rec
+    assert [r.body for r in recs] == [m.body for m in batch]
+    assert recs[3].expires_at == T0 + 63 and recs[1].status_callback == "https://cb.example/1"

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -68,7 +69,9 @@ def run_and_kill(path: Path, synchronous: str, run: int, kill_after: int) -> lis
 
 
 @pytest.mark.parametrize("synchronous", ["FULL", "NORMAL"])
-async def test_sigkill_under_load_loses_nothing_accepted(tmp_path: Path, synchronous: str) -> None:
+async def test_sigkill_under_load_loses_nothing_accepted(
+    tmp_path: Path, synchronous: Literal["FULL", "NORMAL"]
+) -> None:
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     path = tmp_path / "crash.db"
@@ -81,8 +84,8 @@ async def test_sigkill_under_load_loses_nothing_accepted(tmp_path: Path, synchro
         for line in lines:
             kind, _, rest = line.partition(" ")
             if kind == "A":
-                sid, sender, n = rest.split()
-                reported[sid] = (sender, run, int(n))
+                sid, sender, nth = rest.split()
+                reported[sid] = (sender, run, int(nth))
             elif kind == "D":
                 intended.add(rest)
             elif kind == "S":
@@ -95,13 +98,13 @@ async def test_sigkill_under_load_loses_nothing_accepted(tmp_path: Path, synchro
         store = await SqliteStore.open(path, synchronous=synchronous)
         try:
             queued = await store.recover()
-            for sid, (sender, r, n) in reported.items():
+            for sid, (who, in_run, n) in reported.items():
                 rec = await store.get(sid, ACCOUNT)
                 assert rec is not None, f"seed {seed}: accepted {sid} lost"
-                assert (rec.from_, rec.body) == (sender, body_of(sender, r, n)), seed
+                assert (rec.from_, rec.body) == (who, body_of(who, in_run, n)), seed
                 if sid in sent:
                     assert rec.status == "sent", seed
-            queued_sids = {r.sid for r in queued}
+            queued_sids = {q.sid for q in queued}
             for sid in reported.keys() - intended:
                 assert sid in queued_sids, f"seed {seed}: {sid} not queued again"
             for sid in intended - sent:
@@ -113,11 +116,11 @@ async def test_sigkill_under_load_loses_nothing_accepted(tmp_path: Path, synchro
                     assert sid in queued_sids, seed
             # Each sender's queue comes back in its original order, bodies intact.
             for sender in SENDERS:
-                keys = [order_of(r.body) for r in queued if r.from_ == sender]
+                keys = [order_of(q.body) for q in queued if q.from_ == sender]
                 assert keys == sorted(keys) and len(set(keys)) == len(keys), seed
-                for r in queued:
-                    if r.from_ == sender:
-                        assert r.body == body_of(sender, *order_of(r.body)), seed
+                for q in queued:
+                    if q.from_ == sender:
+                        assert q.body == body_of(sender, *order_of(q.body)), seed
         finally:
             await store.close()
         # The recovered queue is the next run's starting state; nothing of it was sent.

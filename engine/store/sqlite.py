@@ -351,7 +351,7 @@ class SqliteStore(Store):
             )
         total = 0
         while True:
-            n = await self._call(Writer.purge_chunk, float(older_than), _PURGE_CHUNK)
+            n: int = await self._call(Writer.purge_chunk, float(older_than), _PURGE_CHUNK)
             total += n
             if n < _PURGE_CHUNK:
                 return total
