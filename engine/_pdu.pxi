@@ -473,6 +473,11 @@ cdef bytes _get_octets(RCur* r, Py_ssize_t n, str field):
     return PyBytes_FromStringAndSize(<const char*>(r.base + r.pos - n), n)
 
 
+cdef str _tlv_label(uint16_t tag):
+    """The spec name of a TLV tag for error messages (only built when an error is raised)."""
+    return TLV_NAMES[tag] if _tlv_kind[tag] else f"tlv 0x{tag:04X}"
+
+
 cdef list _get_tlvs(RCur* r):
     """Decode the optional part (§3.2.4): TLVs until the end of the PDU, in wire order."""
     cdef list out
@@ -481,7 +486,6 @@ cdef list _get_tlvs(RCur* r):
     cdef int kind
     cdef const uchar* v
     cdef object value
-    cdef str name
     if r.pos >= r.end:
         return None
     out = []
@@ -495,30 +499,29 @@ cdef list _get_tlvs(RCur* r):
         tag = _load_u16(r.base + r.pos)
         length = _load_u16(r.base + r.pos + 2)
         kind = _tlv_kind[tag]
-        name = TLV_NAMES[tag] if kind else f"tlv 0x{tag:04X}"
         if r.pos + 4 + length > r.end:
             raise _derr(
-                r, f"{name} at offset {start} declares {length} octets past the end of the PDU",
-                name, start, ESME_RINVOPTPARSTREAM,
+                r, f"{_tlv_label(tag)} at offset {start} declares {length} octets past the end of the PDU",
+                _tlv_label(tag), start, ESME_RINVOPTPARSTREAM,
             )
         v = r.base + r.pos + 4
         r.pos += 4 + length
         if kind == TLV_U8:
             if length != 1:
-                raise _derr(r, f"{name} must be 1 octet, got {length}", name, start, ESME_RINVPARLEN)
+                raise _derr(r, f"{_tlv_label(tag)} must be 1 octet, got {length}", _tlv_label(tag), start, ESME_RINVPARLEN)
             value = _U8[v[0]]
         elif kind == TLV_U16:
             if length != 2:
-                raise _derr(r, f"{name} must be 2 octets, got {length}", name, start, ESME_RINVPARLEN)
+                raise _derr(r, f"{_tlv_label(tag)} must be 2 octets, got {length}", _tlv_label(tag), start, ESME_RINVPARLEN)
             value = _load_u16(v)
         elif kind == TLV_U32:
             if length != 4:
-                raise _derr(r, f"{name} must be 4 octets, got {length}", name, start, ESME_RINVPARLEN)
+                raise _derr(r, f"{_tlv_label(tag)} must be 4 octets, got {length}", _tlv_label(tag), start, ESME_RINVPARLEN)
             value = _load_u32(v)
         elif kind == TLV_CSTR:
             if length > <Py_ssize_t>_tlv_max[tag]:
                 raise _derr(
-                    r, f"{name} is {length} octets; at most {_tlv_max[tag]}", name, start,
+                    r, f"{_tlv_label(tag)} is {length} octets; at most {_tlv_max[tag]}", _tlv_label(tag), start,
                     ESME_RINVPARLEN,
                 )
             # Carriers often omit the terminating NUL: accept both, stop at the first NUL.
@@ -527,7 +530,7 @@ cdef list _get_tlvs(RCur* r):
             value = PyUnicode_DecodeLatin1(<const char*>v, length, NULL) if length else _EMPTY
         elif kind == TLV_FLAG:
             if length != 0:
-                raise _derr(r, f"{name} must be empty, got {length} octets", name, start,
+                raise _derr(r, f"{_tlv_label(tag)} must be empty, got {length} octets", _tlv_label(tag), start,
                             ESME_RINVPARLEN)
             value = True
         else:
@@ -614,9 +617,7 @@ cdef class Pdu:
 
     def set_tlv(self, tag, value):
         """Set (or with None, remove) TLV ``tag``; a new tag goes to the end."""
-        if not 0 <= tag <= 0xFFFF:
-            raise ValueError(f"TLV tag {tag} is out of range 0..65535")
-        self._put_tlv(tag, value)
+        self._put_tlv(_checked_tag(tag), value)
 
     property tlvs:
         """TLVs in wire order as (tag, value) pairs (a copy)."""
@@ -625,7 +626,7 @@ cdef class Pdu:
             return [] if self._tlvs is None else list(self._tlvs)
 
         def __set__(self, value):
-            items = [(int(t), v) for t, v in value]
+            items = [(_checked_tag(t), v) for t, v in value]
             self._tlvs = items or None
 
     property unknown_tlvs:
@@ -680,9 +681,12 @@ cdef class Pdu:
         return f"{type(self).__name__}({', '.join(parts)})"
 
     def __reduce__(self):
-        d = self.to_dict()
-        del d["command_id"]
-        return (_rebuild, (type(self), d))
+        # Fields by keyword, TLVs as one list: keyword order cannot carry the wire order of
+        # known and unknown TLVs mixed, so the list is restored as it is.
+        d = {"sequence_number": self.sequence_number, "command_status": self.command_status}
+        for name in self._FIELDS:
+            d[name] = getattr(self, name)
+        return (_rebuild, (type(self), d, self.tlvs))
 
     # TLV properties (SMPP 3.4 §5.3.2), one per tag of _TLV_TABLE (generated from it).
     property dest_addr_subunit:
@@ -1038,12 +1042,37 @@ cdef class Pdu:
             self._put_tlv(0x1383, value)
 
 
-def _rebuild(cls, fields):
-    unknown = [(k, fields.pop(k)) for k in list(fields) if k.startswith("tlv_0x")]
+def _dest_item(item):
+    """One submit_multi destination: a distribution-list name or an SME address tuple."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, (tuple, list)) and len(item) == 3:
+        return tuple(item)
+    raise EncodeError(
+        "dest_addresses items are (dest_addr_ton, dest_addr_npi, destination_addr) or a"
+        f" distribution list name, not {item!r}", field="dest_addresses")
+
+
+def _checked_tag(tag):
+    """A TLV tag as an int in 0..0xFFFF, or EncodeError naming the field."""
+    if not isinstance(tag, int):
+        raise EncodeError(f"TLV tag must be an int, not {type(tag).__name__}", field="tlvs")
+    if not 0 <= tag <= 0xFFFF:
+        raise EncodeError(f"TLV tag {tag} is out of range 0..65535", field="tlvs")
+    return tag
+
+
+def _rebuild(cls, fields, tlvs):
+    """Unpickle a PDU: fields by keyword, then the TLV list in its wire order."""
+    for name in _DERIVED_FIELDS:
+        fields.pop(name, None)
     pdu = cls(**fields)
-    for key, value in unknown:
-        pdu.set_tlv(int(key[4:], 16), value)
+    pdu.tlvs = tlvs
     return pdu
+
+
+# Read-only fields computed from others at encode time; never passed to a constructor.
+_DERIVED_FIELDS = ("sm_length", "number_of_dests", "no_unsuccess")
 
 
 @cython.no_gc
@@ -1649,7 +1678,7 @@ cdef class SubmitMulti(RequestPdu):
         self.source_addr_ton = source_addr_ton
         self.source_addr_npi = source_addr_npi
         self.source_addr = source_addr
-        self.dest_addresses = [x if isinstance(x, str) else tuple(x) for x in dest_addresses]
+        self.dest_addresses = [_dest_item(x) for x in dest_addresses]
         self.esm_class = esm_class
         self.protocol_id = protocol_id
         self.priority_flag = priority_flag

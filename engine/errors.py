@@ -7,6 +7,8 @@ no I/O and imports nothing from the rest of the engine.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BindError",
     "ConnectionLostError",
@@ -54,8 +56,12 @@ class DecodeError(SmppError, ValueError):
     ``command_id`` and ``sequence_number`` when the header was readable (else ``None``),
     ``field`` (the spec name of the field that failed, or ``None``) and ``offset`` (byte
     offset of that field in the PDU).  ``recoverable`` is False when the stream framing
-    itself is lost (a bad command_length): the session must close.
+    itself is lost (a bad command_length): the session must close.  ``pdus`` holds the
+    whole PDUs that ``PduReader.feed`` decoded from the same chunk before a fatal error, so
+    that nothing already received is lost (empty otherwise).
     """
+
+    pdus: list[Any]
 
     def __init__(
         self,
@@ -73,6 +79,7 @@ class DecodeError(SmppError, ValueError):
         self.sequence_number = sequence_number
         self.field = field
         self.offset = offset
+        self.pdus = []
 
 
 class EncodeError(EngineError, ValueError):

@@ -264,3 +264,27 @@ def test_encode_accepts_the_maxima() -> None:
     sm: Any = engine.decode(engine.encode(pdus[0]))
     assert sm.sm_length == 254
     assert sm.sequence_number == 0x7FFFFFFF
+
+
+@pytest.mark.parametrize("tag", [-1, 0x10000, "0x1400", 1.5])
+def test_bad_tlv_tag_is_an_encode_error_naming_the_field(tag: Any) -> None:
+    pdu = engine.SubmitSm()
+    with pytest.raises(EncodeError) as info:
+        pdu.set_tlv(tag, b"x")
+    assert info.value.field == "tlvs"
+    with pytest.raises(EncodeError):
+        pdu.tlvs = [(tag, b"x")]
+    assert pdu.tlvs == []
+
+
+@pytest.mark.parametrize("item", [5, (1, 1), None, b"dl"])
+def test_bad_submit_multi_destination_is_an_encode_error(item: Any) -> None:
+    with pytest.raises(EncodeError) as info:
+        engine.SubmitMulti(dest_addresses=[item])
+    assert info.value.field == "dest_addresses"
+
+
+def test_recoverable_decode_error_has_no_pdus() -> None:
+    with pytest.raises(DecodeError) as info:
+        engine.decode(bytes.fromhex("0000001000000099" + "00000000" + "00000001"))
+    assert info.value.pdus == []
