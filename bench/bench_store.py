@@ -4,8 +4,10 @@ Every figure is a number of ``await store.accept(...)`` (or ``accept_many``) cal
 returned, i.e. messages committed at the given ``synchronous`` level, per second of wall
 clock, on a fresh SQLite file.  The peer is the same store with ``max_batch=1`` (one
 transaction, and at FULL one fsync, per message), measured in the same run; the ratio is
-printed.  Also printed: the mean group size, how busy the writer thread was (which side
-limits), and the cost of each index on the hot table (raw executemany, no asyncio).
+printed.  Also printed: the mean group size, how busy the writer thread was (wall time in
+its group runner, GIL waits included: which side limits), the process CPU time per message
+(both threads; less sensitive to other load than wall time), and the cost of each index on
+the hot table (raw inserts, no asyncio).
 
     python bench/bench_store.py --quick      # ~10 s (CI)
     python bench/bench_store.py              # ~1 min
@@ -84,6 +86,7 @@ async def run_case(
     n = len(msgs)
     per = n // concurrency
     t0 = time.perf_counter()
+    c0 = time.process_time()
     if mode == "accept":
 
         async def producer(k: int) -> None:
@@ -100,6 +103,7 @@ async def run_case(
 
         await asyncio.gather(*(producer(k) for k in range(concurrency)))
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     done = per * concurrency
     stats = store.stats
     await store.close()
@@ -108,6 +112,7 @@ async def run_case(
         "group": done / max(1, stats["commits"]),
         "busy": probe.busy / wall,
         "writer_us": probe.busy / done * 1e6,
+        "cpu_us": cpu / done * 1e6,
     }
 
 
@@ -218,7 +223,8 @@ def main() -> None:
             rows.append((label, r))
             print(
                 f"  {label:<44} {r['rate']:>9,.0f}/s  group {r['group']:>7.1f}  "
-                f"writer busy {r['busy']:>4.0%}  writer {r['writer_us']:>5.1f} us/msg",
+                f"writer busy {r['busy']:>4.0%} {r['writer_us']:>6.1f} us/msg  "
+                f"cpu {r['cpu_us']:>5.1f} us/msg",
                 flush=True,
             )
             return r

@@ -138,7 +138,10 @@ class Writer(threading.Thread):
             raise self.failure
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        # Room for every prepared multi-row INSERT (4 shapes x 9 sizes) and the rest.
+        conn = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
         try:
             for p in self._pragmas:
                 conn.execute(p)
@@ -252,17 +255,16 @@ class Writer(threading.Thread):
     def _flush(self, pending: list[list[tuple[Any, ...]]]) -> None:
         conn = self.conn
         assert conn is not None
-        chunk = sql.CHUNK
         for shape, rows in enumerate(pending):
             if not rows:
                 continue
-            whole = len(rows) - len(rows) % chunk
-            if whole:
-                stmt = sql.INSERT_ACCEPT_CHUNK[shape]
-                for i in range(0, whole, chunk):
-                    conn.execute(stmt, list(chain.from_iterable(rows[i : i + chunk])))
-            if whole < len(rows):
-                conn.executemany(sql.INSERT_ACCEPT[shape], rows[whole:])
+            stmts = sql.INSERT_ACCEPT_ROWS[shape]
+            i, left = 0, len(rows)
+            for size in sql.CHUNKS:
+                while left >= size:
+                    conn.execute(stmts[size], list(chain.from_iterable(rows[i : i + size])))
+                    i += size
+                    left -= size
             rows.clear()
 
     def _answer(self, done: list[tuple[Op, Any, BaseException | None]]) -> None:
