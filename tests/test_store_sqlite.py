@@ -151,3 +151,25 @@ async def test_sids_grow_with_time_and_stay_unguessable(tmp_path: Path) -> None:
 )
 def test_carrier_id_keys(carrier_id: str, canonical: str, keys: set[str]) -> None:
     assert carrier_id_keys(carrier_id) == (canonical, keys)
+
+
+async def test_one_wakeup_per_commit_not_per_message(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "m.db", synchronous="NORMAL")
+    loop = asyncio.get_running_loop()
+    calls = 0
+    real = loop.call_soon_threadsafe
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kw)
+
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    try:
+        before = store.stats["commits"]
+        await asyncio.gather(*(store.accept(msg(str(i))) for i in range(500)))
+        commits = store.stats["commits"] - before
+        assert calls == commits < 500
+    finally:
+        del loop.call_soon_threadsafe  # type: ignore[method-assign]
+        await store.close()
