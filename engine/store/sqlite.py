@@ -98,7 +98,8 @@ class SqliteStore(Store):
         wal_autocheckpoint: WAL pages between automatic checkpoints.
 
     Opening blocks while the file is opened and the schema created: use :meth:`open` from a
-    coroutine.
+    coroutine.  Call the store from one thread (one or more event loops in it); each
+    waiter is answered on its own loop.
     """
 
     def __init__(
