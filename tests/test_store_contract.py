@@ -223,6 +223,13 @@ async def test_other_arguments_are_bounded(store: Store) -> None:
         with pytest.raises(StoreError) as info:
             await store.list_messages(AC, **kw)
         assert info.value.field == field
+    for bad_at in ("now", float("nan"), float("inf"), -1.0, None.__class__):
+        with pytest.raises(StoreError) as info:
+            await store.accept(msg(), at=bad_at)  # type: ignore[arg-type]
+        assert info.value.field == "at"
+    with pytest.raises(StoreError) as info:
+        await store.requeue("SM" + "0" * 5000)
+    assert info.value.field == "sid"
     assert (await store.get(rec.sid)).status == "sending"  # type: ignore[union-attr]
 
 

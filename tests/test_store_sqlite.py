@@ -164,12 +164,12 @@ async def test_one_wakeup_per_commit_not_per_message(tmp_path: Path) -> None:
         calls += 1
         return real(*args, **kw)
 
-    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign,assignment]
     try:
         before = store.stats["commits"]
         await asyncio.gather(*(store.accept(msg(str(i))) for i in range(500)))
         commits = store.stats["commits"] - before
         assert calls == commits < 500
     finally:
-        del loop.call_soon_threadsafe  # type: ignore[method-assign]
+        del loop.call_soon_threadsafe
         await store.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import math
 import os
 import sqlite3
 import time
@@ -218,8 +219,7 @@ class SqliteStore(Store):
     async def accept(self, message: NewMessage, *, at: float | None = None) -> MessageRecord:
         """Store one new message; returns once it is committed (durable per ``synchronous``)."""
         self._check_open()
-        if at is None:
-            at = time.time()
+        at = _now(at)
         sid, shape, row = self._row(message, at)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -232,8 +232,7 @@ class SqliteStore(Store):
     ) -> list[MessageRecord]:
         """Store several messages in one transaction, in order; all or none."""
         self._check_open()
-        if at is None:
-            at = time.time()
+        at = _now(at)
         made = [self._row(m, at) for m in messages]
         if not made:
             return []
@@ -276,8 +275,7 @@ class SqliteStore(Store):
         check_new_message(m)
         if link is not None:
             check_link(link)
-        if at is None:
-            at = time.time()
+        at = _now(at)
         sid = self._new_sid(at)
         row = (
             sid,
@@ -299,24 +297,28 @@ class SqliteStore(Store):
         return rec
 
     async def mark_sending(self, sid: str, link: str, *, at: float | None = None) -> MessageRecord:
+        check_text("sid", sid, _SID_LEN)
         check_link(link)
         return await self._call(Writer.mark_sending, sid, link, _now(at))  # type: ignore[no-any-return]
 
     async def mark_sent(
         self, sid: str, carrier_message_id: str, *, at: float | None = None
     ) -> MessageRecord:
+        check_text("sid", sid, _SID_LEN)
         check_carrier_id(carrier_message_id)
         return await self._call(Writer.mark_sent, sid, carrier_message_id, _now(at))  # type: ignore[no-any-return]
 
     async def mark_failed(
         self, sid: str, error_code: int, error_message: str, *, at: float | None = None
     ) -> MessageRecord:
+        check_text("sid", sid, _SID_LEN)
         check_error(error_code, error_message)
         return await self._call(Writer.mark_failed, sid, error_code, error_message, _now(at))  # type: ignore[no-any-return]
 
     async def requeue(
         self, sid: str, *, detail: str | None = None, at: float | None = None
     ) -> MessageRecord:
+        check_text("sid", sid, _SID_LEN)
         check_text("detail", detail, 1024, optional=True)
         return await self._call(Writer.requeue, sid, detail, _now(at))  # type: ignore[no-any-return]
 
@@ -493,7 +495,12 @@ class SqliteStore(Store):
 
 
 def _now(at: float | None) -> float:
-    return time.time() if at is None else at
+    """``at`` checked (finite epoch seconds), or the current time when it is None."""
+    if at is None:
+        return time.time()
+    if (type(at) is float or type(at) is int) and math.isfinite(at) and 0 <= at < 1e11:
+        return float(at)
+    raise StoreError(f"at: expected epoch seconds, got {at!r}", field="at")
 
 
 async def loop_run(executor: ThreadPoolExecutor, fn: Any, *args: Any) -> Any:
