@@ -245,7 +245,10 @@ class Writer(threading.Thread):
             self.ops += len(batch)
         except Exception as exc:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                # If even the rollback fails, SQLite rolls back when the connection closes
+                # or the next transaction starts; the waiters must be answered either way.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             self.next_id = first_id
             err = f"database error, nothing in this group was written: {exc!r}"
             done = [(op, None, None if op[0] == STOP else StoreError(err)) for op in batch]
