@@ -247,7 +247,7 @@ class Store(abc.ABC):
         """Apply a delivery receipt; the matched message (changed or not) or None.
 
         ``status`` is ``delivered``, ``undelivered``, ``failed`` or ``sent`` (an
-        intermediate receipt: recorded in the history only).  ``link`` narrows the match
+        intermediate receipt: it changes nothing).  ``link`` narrows the match
         to one carrier bind.  See docs/durability.md for the matching and ordering rules.
         """
 
