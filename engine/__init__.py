@@ -1,7 +1,8 @@
 """smpp-engine: a self-hosted SMS gateway engine.
 
 ``import engine`` gives the SMPP 3.4 codec (PDU classes, :func:`encode`, :func:`decode`,
-:class:`PduReader`), the text codecs and segmentation, and the error types.  Each part is
+:class:`PduReader`), the text codecs and segmentation, the message store
+(:class:`Store`, :class:`SqliteStore`) and the error types.  Each part is
 usable alone.  Importing has no side effects.
 """
 
@@ -77,6 +78,13 @@ from engine.receipts import (
     parse_receipt_text,
     receipt_from_pdu,
 )
+from engine.store import (
+    HistoryEntry,
+    MessageRecord,
+    NewMessage,
+    SqliteStore,
+    Store,
+)
 from engine.text import (
     TextPlan,
     build_deliver_sms,
@@ -123,9 +131,12 @@ __all__ = [
     "EnquireLinkResp",
     "EsmClass",
     "GenericNack",
+    "HistoryEntry",
     "InboundMessage",
     "MessageExpiredError",
+    "MessageRecord",
     "MessageState",
+    "NewMessage",
     "Npi",
     "Outbind",
     "Pdu",
@@ -143,6 +154,8 @@ __all__ = [
     "ResponseTimeoutError",
     "SessionError",
     "SmppError",
+    "SqliteStore",
+    "Store",
     "StoreError",
     "SubmitMulti",
     "SubmitMultiResp",
