@@ -1,7 +1,8 @@
 """smpp-engine: a self-hosted SMS gateway engine.
 
 ``import engine`` gives the SMPP 3.4 codec (PDU classes, :func:`encode`, :func:`decode`,
-:class:`PduReader`), the text codecs and segmentation, and the error types.  Each part is
+:class:`PduReader`), the text codecs and segmentation, the message store
+(:class:`Store`, :class:`SqliteStore`) and the error types.  Each part is
 usable alone.  Importing has no side effects.
 """
 
@@ -79,6 +80,13 @@ from engine.receipts import (
     receipt_from_pdu,
 )
 from engine.scheduler import Pacer, Tier, classify_sender
+from engine.store import (
+    HistoryEntry,
+    MessageRecord,
+    NewMessage,
+    SqliteStore,
+    Store,
+)
 from engine.text import (
     TextPlan,
     build_deliver_sms,
@@ -125,9 +133,12 @@ __all__ = [
     "EnquireLinkResp",
     "EsmClass",
     "GenericNack",
+    "HistoryEntry",
     "InboundMessage",
     "MessageExpiredError",
+    "MessageRecord",
     "MessageState",
+    "NewMessage",
     "Npi",
     "Outbind",
     "Pacer",
@@ -147,6 +158,8 @@ __all__ = [
     "ResponseTimeoutError",
     "SessionError",
     "SmppError",
+    "SqliteStore",
+    "Store",
     "StoreError",
     "SubmitMulti",
     "SubmitMultiResp",

@@ -123,4 +123,12 @@ class MessageExpiredError(EngineError):
 
 
 class StoreError(EngineError):
-    """The message store could not complete an operation."""
+    """The message store refused or could not complete an operation.
+
+    ``field`` names the input field that was refused (``None`` when the failure is not
+    about one field, e.g. an illegal status transition or a closed store).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -1,0 +1,187 @@
+"""The SQLite store's schema and statements, prepared once as strings.
+
+Why the hot table looks as it does (figures in bench/README.md, "Store"):
+
+- ``id INTEGER PRIMARY KEY`` is the rowid, given by the writer in acceptance order: rows
+  append at the end of the table, and ``id`` orders each sender's queue.
+- The sid starts with the acceptance time in milliseconds (then 80 random bits), so its
+  unique index grows at its right edge too: a random sid dirtied one index page per insert
+  and cost about 4x the whole insert.
+- Listing uses ``(account_sid, id)``; the queue uses a partial index on ``id`` for the
+  ``queued``/``sending`` rows only.  Indexes on To/From dirty one random page per insert
+  (the most expensive thing here) and are created only with ``number_index=True``.
+- Carrier message ids are indexed in their own table, written at ``mark_sent`` (not at
+  accept), under every spelling of :func:`engine.receipts.message_id_keys`.
+- A NULL is never bound as a parameter: binding ``None`` costs ~0.6 us in the sqlite3
+  module (it goes through the adapter lookup), more than a whole text value.  Columns that
+  are NULL at accept are left out of the INSERT, and optional ones choose among prepared
+  variants (:data:`INSERT_ACCEPT`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA_VERSION: Final = 1
+
+COLUMNS: Final = (
+    "sid, account_sid, direction, from_, to_, body, status, num_segments, num_media, "
+    "error_code, error_message, carrier_message_id, link, date_created, date_updated, "
+    "date_sent, status_callback, expires_at, attempts, possible_duplicate, id, price, "
+    "price_unit"
+)
+"""The SELECT list, in the order :func:`engine.store.sqlite._record` reads it."""
+
+SCHEMA: Final = (
+    """CREATE TABLE IF NOT EXISTS messages (
+        id INTEGER PRIMARY KEY,
+        sid TEXT NOT NULL,
+        account_sid TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        from_ TEXT NOT NULL,
+        to_ TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        num_segments INTEGER NOT NULL,
+        num_media INTEGER NOT NULL DEFAULT 0,
+        error_code INTEGER,
+        error_message TEXT,
+        carrier_message_id TEXT,
+        link TEXT,
+        date_created REAL NOT NULL,
+        date_updated REAL NOT NULL,
+        date_sent REAL,
+        status_callback TEXT,
+        expires_at REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        possible_duplicate INTEGER NOT NULL DEFAULT 0,
+        price TEXT,
+        price_unit TEXT
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS messages_sid ON messages(sid)",
+    "CREATE INDEX IF NOT EXISTS messages_account ON messages(account_sid, id)",
+    "CREATE INDEX IF NOT EXISTS messages_pending ON messages(id)"
+    " WHERE status IN ('queued', 'sending')",
+    """CREATE TABLE IF NOT EXISTS history (
+        msg_id INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        at REAL NOT NULL,
+        detail TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS history_msg ON history(msg_id)",
+    """CREATE TABLE IF NOT EXISTS carrier_ids (
+        key TEXT NOT NULL,
+        msg_id INTEGER NOT NULL,
+        link TEXT,
+        canonical INTEGER NOT NULL,
+        PRIMARY KEY (key, msg_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS carrier_ids_msg ON carrier_ids(msg_id)",
+)
+
+NUMBER_INDEXES: Final = (
+    "CREATE INDEX IF NOT EXISTS messages_to ON messages(account_sid, to_, id)",
+    "CREATE INDEX IF NOT EXISTS messages_from ON messages(account_sid, from_, id)",
+)
+
+
+def _insert(extra: tuple[str, ...]) -> str:
+    cols = (
+        "id, sid, account_sid, direction, from_, to_, body, status, num_segments, "
+        "num_media, date_created, date_updated"
+    )
+    n = 12 + len(extra)
+    return f"INSERT INTO messages ({', '.join([cols, *extra])}) VALUES ({', '.join('?' * n)})"
+
+
+INSERT_ACCEPT: Final = (
+    _insert(()),
+    _insert(("status_callback",)),
+    _insert(("expires_at",)),
+    _insert(("status_callback", "expires_at")),
+)
+"""Indexed by shape: bit 0 = status_callback given, bit 1 = expires_at given."""
+
+CHUNKS: Final = (256, 128, 64, 32, 16, 8, 4, 2, 1)
+"""Rows per multi-row INSERT, largest first.  executemany steps once per row, and each step
+releases and retakes the GIL: under load the event loop thread takes it in between and the
+writer waits up to the interpreter's switch interval (5 ms) to get it back.  One
+``VALUES (...), (...), ...`` statement steps once, so a group of n rows costs at most
+log2(n) + n/256 steps (n = 500: 8 instead of 500).  256 rows x 14 columns stays far below
+SQLite's 32,766 parameters."""
+
+
+def _insert_rows(stmt: str, rows: int) -> str:
+    head, _, one = stmt.partition(" VALUES ")
+    return f"{head} VALUES {', '.join([one] * rows)}"
+
+
+INSERT_ACCEPT_ROWS: Final = tuple({n: _insert_rows(s, n) for n in CHUNKS} for s in INSERT_ACCEPT)
+"""Per shape: rows -> the INSERT of that many rows."""
+
+INSERT_INBOUND: Final = _insert(("link",))
+
+SELECT_BY_SID: Final = f"SELECT {COLUMNS} FROM messages WHERE sid = ?"
+SELECT_BY_ID: Final = f"SELECT {COLUMNS} FROM messages WHERE id = ?"
+SELECT_STATE: Final = "SELECT id, status FROM messages WHERE sid = ?"
+SELECT_HEAD: Final = "SELECT id, direction, date_created FROM messages WHERE sid = ?"
+SELECT_HISTORY: Final = "SELECT status, at, detail FROM history WHERE msg_id = ? ORDER BY rowid"
+SELECT_PAGE_ANCHOR: Final = "SELECT id FROM messages WHERE sid = ? AND account_sid = ?"
+SELECT_MAX_ID: Final = "SELECT max(id) FROM messages"
+SELECT_QUEUED: Final = (
+    f"SELECT {COLUMNS} FROM messages WHERE status IN ('queued', 'sending') ORDER BY id"
+)
+
+INSERT_HISTORY: Final = "INSERT INTO history (msg_id, status, at, detail) VALUES (?, ?, ?, ?)"
+INSERT_CARRIER_ID: Final = (
+    "INSERT OR IGNORE INTO carrier_ids (key, msg_id, link, canonical) VALUES (?, ?, ?, ?)"
+)
+
+UPDATE_SENDING: Final = (
+    "UPDATE messages SET status = 'sending', link = ?, attempts = attempts + 1, "
+    f"date_updated = ? WHERE id = ? RETURNING {COLUMNS}"
+)
+UPDATE_SENT: Final = (
+    "UPDATE messages SET status = 'sent', carrier_message_id = ?, date_sent = ?, "
+    f"date_updated = ? WHERE id = ? RETURNING {COLUMNS}"
+)
+UPDATE_FAILED: Final = (
+    "UPDATE messages SET status = 'failed', error_code = ?, error_message = ?, "
+    f"date_updated = ? WHERE id = ? RETURNING {COLUMNS}"
+)
+UPDATE_QUEUED: Final = (
+    f"UPDATE messages SET status = 'queued', date_updated = ? WHERE id = ? RETURNING {COLUMNS}"
+)
+UPDATE_RECEIPT: Final = (
+    "UPDATE messages SET status = ?, error_code = ?, error_message = ?, date_updated = ? "
+    f"WHERE id = ? RETURNING {COLUMNS}"
+)
+SELECT_SENDING_IDS: Final = (
+    "SELECT id FROM messages WHERE status IN ('queued', 'sending') AND status = 'sending'"
+)
+RECOVER_REQUEUE: Final = (
+    "UPDATE messages SET status = 'queued', possible_duplicate = 1, date_updated = ? WHERE id = ?"
+)
+RECOVER_FAIL: Final = (
+    "UPDATE messages SET status = 'failed', error_code = ?, error_message = ?, "
+    "date_updated = ? WHERE id = ?"
+)
+PURGE_SELECT: Final = (
+    "SELECT id FROM messages WHERE date_created < ? "
+    "AND status NOT IN ('accepted', 'queued', 'sending') ORDER BY id LIMIT ?"
+)
+
+
+def lookup_receipt(n_keys: int, with_link: bool) -> str:
+    """The query that finds a message by the spellings of a receipt's carrier id.
+
+    Preference (engine.receipts.message_id_keys): a stored canonical spelling equal to the
+    receipt's canonical spelling, then the newest message.
+    """
+    marks = ", ".join("?" * n_keys)
+    link = " AND c.link = ?" if with_link else ""
+    return (
+        "SELECT c.msg_id FROM carrier_ids c "
+        f"WHERE c.key IN ({marks}){link} "
+        "ORDER BY (c.key = ? AND c.canonical = 1) DESC, c.msg_id DESC LIMIT 1"
+    )

@@ -1,0 +1,403 @@
+"""The SQLite store's writer: one thread, one connection, group commit.
+
+Every write the store makes is an *op* put on one queue.  The thread takes every op that is
+waiting (up to ``max_batch``), runs them in one transaction, commits once (one fsync at
+``synchronous=FULL``), and only then resolves the waiters: one
+``loop.call_soon_threadsafe`` per event loop per commit, never one per message.  While it
+commits, new ops queue up and form the next group, so durability does not cap throughput.
+
+An op that breaks a rule (unknown sid, illegal transition) fails alone and writes nothing;
+a database error rolls the whole group back and fails every op in it, so nothing is
+reported accepted that is not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from itertools import chain
+from typing import Any
+
+from engine.errors import StoreError
+from engine.receipts import message_id_keys, normalize_message_id
+from engine.store import _sqlite_sql as sql
+from engine.store.base import IN_FLIGHT_ERROR_CODE, MessageRecord
+from engine.store.rules import check_transition, receipt_target
+
+__all__ = ["Op", "Writer", "carrier_id_keys", "record_from_row"]
+
+# Op kinds.  An op is (kind, payload, future, loop).
+ACCEPT = 0  # payload: (shape, row)
+ACCEPT_MANY = 1  # payload: list of (shape, row)
+CALL = 2  # payload: (handler, args): handler(writer, *args) -> result
+STOP = 3
+
+Op = tuple[int, Any, "asyncio.Future[Any] | None", "asyncio.AbstractEventLoop | None"]
+
+_IN_FLIGHT_MESSAGE = "in flight when the process stopped; outcome unknown"
+
+
+def record_from_row(r: tuple[Any, ...]) -> MessageRecord:
+    """A MessageRecord from a row selected with :data:`_sqlite_sql.COLUMNS`."""
+    return MessageRecord(
+        sid=r[0],
+        account_sid=r[1],
+        direction=r[2],
+        from_=r[3],
+        to=r[4],
+        body=r[5],
+        status=r[6],
+        num_segments=r[7],
+        num_media=r[8],
+        error_code=r[9],
+        error_message=r[10],
+        carrier_message_id=r[11],
+        link=r[12],
+        date_created=r[13],
+        date_updated=r[14],
+        date_sent=r[15],
+        status_callback=r[16],
+        expires_at=r[17],
+        attempts=r[18],
+        possible_duplicate=bool(r[19]),
+        sender_seq=r[20],
+        price=r[21],
+        price_unit=r[22],
+    )
+
+
+def carrier_id_keys(carrier_id: str) -> tuple[str, set[str]]:
+    """The canonical spelling of a carrier id and every spelling it may take in a receipt.
+
+    :func:`engine.receipts.message_id_keys`, after dropping a ``0x`` prefix: carriers that
+    answer ``0x1F`` in submit_sm_resp write ``31`` or ``1F`` in the receipt.
+    """
+    s = carrier_id.strip().strip("\x00")
+    if len(s) > 2 and s[:2] in ("0x", "0X") and all(c in _HEX for c in s[2:]):
+        s = s[2:]
+    return normalize_message_id(s), message_id_keys(s)
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    # Runs on the waiters' loop: one call per commit.
+    for fut, result, exc in items:
+        if fut.cancelled():
+            continue
+        if exc is None:
+            fut.set_result(result)
+        else:
+            fut.set_exception(exc)
+
+
+class Writer(threading.Thread):
+    """The writer thread.  Opened by :class:`engine.store.sqlite.SqliteStore`."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str,
+        max_batch: int,
+        number_index: bool,
+        cache_size_kib: int,
+        wal_autocheckpoint: int,
+    ) -> None:
+        super().__init__(name="smpp-engine-store-writer", daemon=True)
+        self.queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
+        self.max_batch = max_batch
+        self.failure: BaseException | None = None
+        self._ready = threading.Event()
+        self._path = path
+        self._pragmas = (
+            "PRAGMA journal_mode = WAL",
+            f"PRAGMA synchronous = {synchronous}",
+            f"PRAGMA cache_size = -{cache_size_kib}",
+            "PRAGMA temp_store = MEMORY",
+            f"PRAGMA wal_autocheckpoint = {wal_autocheckpoint}",
+            "PRAGMA busy_timeout = 5000",
+        )
+        self._number_index = number_index
+        self.conn: sqlite3.Connection | None = None
+        self.next_id = 1
+        self.commits = 0  # transactions committed (groups); read by SqliteStore.stats
+        self.ops = 0  # writes in them
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Start the thread and wait until the database is open (raises what opening raised)."""
+        self.start()
+        self._ready.wait()
+        if self.failure is not None:
+            raise self.failure
+
+    def _open(self) -> sqlite3.Connection:
+        # Room for every prepared multi-row INSERT (4 shapes x 9 sizes) and the rest.
+        conn = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        try:
+            for p in self._pragmas:
+                conn.execute(p)
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                raise StoreError(f"path: cannot use WAL mode on {self._path!r} ({mode})")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, sql.SCHEMA_VERSION):
+                raise StoreError(f"path: schema version {version} is not {sql.SCHEMA_VERSION}")
+            conn.execute("BEGIN IMMEDIATE")
+            for stmt in sql.SCHEMA:
+                conn.execute(stmt)
+            for stmt in sql.NUMBER_INDEXES if self._number_index else ():
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {sql.SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+            self.next_id = (conn.execute(sql.SELECT_MAX_ID).fetchone()[0] or 0) + 1
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def run(self) -> None:
+        try:
+            self.conn = self._open()
+        except BaseException as exc:
+            self.failure = exc if isinstance(exc, StoreError) else StoreError(f"open: {exc}")
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._loop()
+            self.checkpoint()  # leave a short WAL behind a clean close
+        except BaseException as exc:  # a bug: fail everything that waits, refuse new work
+            self.failure = StoreError(f"store writer stopped: {exc!r}")
+            self._drain_failed()
+        finally:
+            self.conn.close()
+
+    def _drain_failed(self) -> None:
+        while True:
+            try:
+                _, _, fut, loop = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if fut is not None and loop is not None:
+                self._post(loop, [(fut, None, StoreError(str(self.failure)))])
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        q = self.queue
+        get = q.get
+        get_nowait = q.get_nowait
+        max_batch = self.max_batch
+        while True:
+            batch = [get()]
+            try:
+                while len(batch) < max_batch:
+                    batch.append(get_nowait())
+            except queue.Empty:
+                pass
+            if self._run_batch(batch):
+                return
+
+    def _run_batch(self, batch: list[Op]) -> bool:
+        """Run one group in one transaction; True when a STOP op was in it."""
+        conn = self.conn
+        assert conn is not None
+        first_id = self.next_id
+        done: list[tuple[Op, Any, BaseException | None]] = []
+        pending: list[list[tuple[Any, ...]]] = [[], [], [], []]
+        stop = False
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in batch:
+                kind, payload = op[0], op[1]
+                if kind == ACCEPT:
+                    shape, row = payload
+                    pending[shape].append((self.next_id, *row))
+                    done.append((op, self.next_id, None))
+                    self.next_id += 1
+                elif kind == ACCEPT_MANY:
+                    done.append((op, self.next_id, None))
+                    for shape, row in payload:
+                        pending[shape].append((self.next_id, *row))
+                        self.next_id += 1
+                elif kind == CALL:
+                    self._flush(pending)  # a later op may touch a row accepted earlier
+                    handler, args = payload
+                    try:
+                        done.append((op, handler(self, *args), None))
+                    except StoreError as exc:
+                        done.append((op, None, exc))
+                else:
+                    stop = True
+                    done.append((op, None, None))
+            self._flush(pending)
+            conn.execute("COMMIT")
+            self.commits += 1
+            self.ops += len(batch)
+        except Exception as exc:
+            if conn.in_transaction:
+                # If even the rollback fails, SQLite rolls back when the connection closes
+                # or the next transaction starts; the waiters must be answered either way.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            self.next_id = first_id
+            err = f"database error, nothing in this group was written: {exc!r}"
+            done = [(op, None, None if op[0] == STOP else StoreError(err)) for op in batch]
+        self._answer(done)
+        return stop
+
+    def _flush(self, pending: list[list[tuple[Any, ...]]]) -> None:
+        conn = self.conn
+        assert conn is not None
+        for shape, rows in enumerate(pending):
+            if not rows:
+                continue
+            stmts = sql.INSERT_ACCEPT_ROWS[shape]
+            i, left = 0, len(rows)
+            for size in sql.CHUNKS:
+                while left >= size:
+                    conn.execute(stmts[size], list(chain.from_iterable(rows[i : i + size])))
+                    i += size
+                    left -= size
+            rows.clear()
+
+    def _answer(self, done: list[tuple[Op, Any, BaseException | None]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for (_, _, fut, loop), result, exc in done:
+            if fut is not None and loop is not None:
+                items = by_loop.get(loop)
+                if items is None:
+                    items = by_loop[loop] = []
+                items.append((fut, result, exc))
+        for loop, items in by_loop.items():
+            self._post(loop, items)
+
+    @staticmethod
+    def _post(loop: asyncio.AbstractEventLoop, items: list[Any]) -> None:
+        # RuntimeError: the waiters' loop is closed, nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_resolve, items)
+
+    # -- handlers (run on this thread, inside the group's transaction) --------------------
+
+    def _state(self, sid: str) -> tuple[int, str]:
+        assert self.conn is not None
+        row = self.conn.execute(sql.SELECT_STATE, (sid,)).fetchone()
+        if row is None:
+            raise StoreError(f"sid: no message {sid!r}", field="sid")
+        return row[0], row[1]
+
+    def _by_id(self, msg_id: int) -> MessageRecord:
+        assert self.conn is not None
+        return record_from_row(self.conn.execute(sql.SELECT_BY_ID, (msg_id,)).fetchone())
+
+    def _update(self, stmt: str, params: tuple[Any, ...]) -> MessageRecord:
+        assert self.conn is not None
+        return record_from_row(self.conn.execute(stmt, params).fetchone())
+
+    def _history(self, msg_id: int, status: str, at: float, detail: str | None) -> None:
+        assert self.conn is not None
+        self.conn.execute(sql.INSERT_HISTORY, (msg_id, status, at, detail))
+
+    def mark_sending(self, sid: str, link: str, at: float) -> MessageRecord:
+        msg_id, status = self._state(sid)
+        check_transition(sid, status, "sending")
+        self._history(msg_id, "sending", at, f"link {link}")
+        return self._update(sql.UPDATE_SENDING, (link, at, msg_id))
+
+    def mark_sent(self, sid: str, carrier_id: str, at: float) -> MessageRecord:
+        msg_id, status = self._state(sid)
+        changed = check_transition(sid, status, "sent")
+        rec = self._by_id(msg_id)
+        self._index_carrier_id(msg_id, carrier_id, rec.link)
+        if not changed:
+            return rec
+        self._history(msg_id, "sent", at, f"carrier id {carrier_id}")
+        return self._update(sql.UPDATE_SENT, (carrier_id, at, at, msg_id))
+
+    def _index_carrier_id(self, msg_id: int, carrier_id: str, link: str | None) -> None:
+        assert self.conn is not None
+        canon, keys = carrier_id_keys(carrier_id)
+        self.conn.executemany(
+            sql.INSERT_CARRIER_ID, [(k, msg_id, link, int(k == canon)) for k in keys]
+        )
+
+    def mark_failed(self, sid: str, code: int, message: str, at: float) -> MessageRecord:
+        msg_id, status = self._state(sid)
+        if not check_transition(sid, status, "failed"):
+            return self._by_id(msg_id)
+        self._history(msg_id, "failed", at, f"{code} {message}")
+        return self._update(sql.UPDATE_FAILED, (code, message, at, msg_id))
+
+    def requeue(self, sid: str, detail: str | None, at: float) -> MessageRecord:
+        msg_id, status = self._state(sid)
+        if not check_transition(sid, status, "queued"):
+            return self._by_id(msg_id)
+        self._history(msg_id, "queued", at, detail)
+        return self._update(sql.UPDATE_QUEUED, (at, msg_id))
+
+    def apply_receipt(
+        self, carrier_id: str, status: str, code: int | None, link: str | None, at: float
+    ) -> MessageRecord | None:
+        assert self.conn is not None
+        canon, key_set = carrier_id_keys(carrier_id)
+        keys = sorted(key_set)
+        params: list[Any] = list(keys)
+        if link is not None:
+            params.append(link)
+        params.append(canon)
+        row = self.conn.execute(sql.lookup_receipt(len(keys), link is not None), params).fetchone()
+        if row is None:
+            return None
+        rec = self._by_id(row[0])
+        target = receipt_target(rec.status, status)
+        if target is None:
+            return rec
+        self._history(row[0], target, at, f"receipt for carrier id {carrier_id}")
+        err_message = None if code is None else f"carrier error {code}"
+        return self._update(sql.UPDATE_RECEIPT, (target, code, err_message, at, row[0]))
+
+    def record_inbound(self, row: tuple[Any, ...]) -> int:
+        assert self.conn is not None
+        msg_id = self.next_id
+        self.conn.execute(sql.INSERT_INBOUND, (msg_id, *row))
+        self.next_id += 1
+        return msg_id
+
+    def recover(self, policy: str, at: float) -> list[MessageRecord]:
+        assert self.conn is not None
+        conn = self.conn
+        in_flight = [r[0] for r in conn.execute(sql.SELECT_SENDING_IDS)]
+        for msg_id in in_flight:
+            if policy == "at-least-once":
+                conn.execute(sql.RECOVER_REQUEUE, (at, msg_id))
+                self._history(msg_id, "queued", at, f"{_IN_FLIGHT_MESSAGE}: sent again")
+            else:
+                conn.execute(
+                    sql.RECOVER_FAIL, (IN_FLIGHT_ERROR_CODE, _IN_FLIGHT_MESSAGE, at, msg_id)
+                )
+                self._history(msg_id, "failed", at, f"{IN_FLIGHT_ERROR_CODE} {_IN_FLIGHT_MESSAGE}")
+        return [record_from_row(r) for r in conn.execute(sql.SELECT_QUEUED)]
+
+    def purge_chunk(self, older_than: float, limit: int) -> int:
+        assert self.conn is not None
+        conn = self.conn
+        ids = [(r[0],) for r in conn.execute(sql.PURGE_SELECT, (older_than, limit))]
+        if ids:
+            conn.executemany("DELETE FROM history WHERE msg_id = ?", ids)
+            conn.executemany("DELETE FROM carrier_ids WHERE msg_id = ?", ids)
+            conn.executemany("DELETE FROM messages WHERE id = ?", ids)
+        return len(ids)
+
+    def checkpoint(self) -> None:
+        assert self.conn is not None
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,508 @@
+"""The SQLite message store: one file in WAL mode, one writer thread, group commit.
+
+Use::
+
+    store = await SqliteStore.open("messages.db", synchronous="FULL")
+    record = await store.accept(NewMessage(account_sid=..., from_=..., to=..., body=...))
+    ...
+    await store.close()
+
+``synchronous`` (SQLite's ``PRAGMA synchronous``, in WAL mode):
+
+- ``"FULL"`` (default): every group commit is fsynced before any waiter is answered; an
+  accepted message survives a process crash *and* a power loss.
+- ``"NORMAL"``: commits are not fsynced (the WAL is fsynced at checkpoints); an accepted
+  message survives a process crash (SIGKILL, OOM) but the last commits before a power loss
+  or kernel crash may be lost.
+- ``"OFF"``: like NORMAL for a process crash; no fsync at all.  For tests and benchmarks.
+
+All writes go to one writer thread (:mod:`engine.store._sqlite_writer`) that commits every
+write waiting at that moment in one transaction.  Reads use a second connection on a reader
+thread; WAL lets them run while the writer commits.  One process owns a store file at a
+time (a second writer would wait on SQLite's lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final, get_args
+
+from engine.errors import StoreError
+from engine.store import _sqlite_sql as sql
+from engine.store._sqlite_writer import ACCEPT, ACCEPT_MANY, CALL, STOP, Writer, record_from_row
+from engine.store.base import (
+    HistoryEntry,
+    InFlightPolicy,
+    MessageRecord,
+    NewMessage,
+    Store,
+    SyncLevel,
+)
+from engine.store.rules import (
+    MAX_ACCOUNT_SID,
+    MAX_NUMBER,
+    check_carrier_id,
+    check_error,
+    check_link,
+    check_new_message,
+    check_text,
+)
+
+__all__ = ["SqliteStore"]
+
+_MAX_PAGE: Final = 1000  # Twilio's PageSize limit (error 20007)
+_PURGE_CHUNK: Final = 5000  # rows per purge transaction: accepts keep flowing in between
+_RECEIPT_STATUSES: Final = frozenset({"delivered", "undelivered", "failed", "sent"})
+_SID_LEN: Final = 34
+
+
+class _SidMaker:
+    """Twilio-style sids: ``SM`` + 12 hex digits of the time in ms + 20 random hex digits.
+
+    The random part (80 bits) makes a sid unguessable; the time prefix makes the sid index
+    grow at its right edge (see _sqlite_sql).  Random bytes are drawn 1,024 sids at a time.
+    """
+
+    __slots__ = ("_hex", "_pos")
+
+    def __init__(self) -> None:
+        self._hex = ""
+        self._pos = 0
+
+    def __call__(self, at: float) -> str:
+        pos = self._pos
+        if pos >= len(self._hex):
+            self._hex = os.urandom(10 * 1024).hex()
+            pos = 0
+        self._pos = pos + 20
+        return f"SM{int(at * 1000) & 0xFFFFFFFFFFFF:012x}{self._hex[pos : pos + 20]}"
+
+
+class SqliteStore(Store):
+    """The default :class:`~engine.store.base.Store`: SQLite from the standard library.
+
+    Parameters:
+        path: the database file (created when missing; ``-wal``/``-shm`` files beside it).
+        synchronous: ``"FULL"``, ``"NORMAL"`` or ``"OFF"`` (see the module docstring).
+        max_batch: the most writes one transaction takes.
+        in_flight_policy: what :meth:`recover` does with ``sending`` messages.
+        number_index: index To and From per account for :meth:`list_messages` filters
+            (costs the most of any index on accept; see bench/README.md).
+        cache_size_kib: SQLite page cache per connection.
+        wal_autocheckpoint: WAL pages between automatic checkpoints.
+
+    Opening blocks while the file is opened and the schema created: use :meth:`open` from a
+    coroutine.  Call the store from one thread (one or more event loops in it); each
+    waiter is answered on its own loop.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: SyncLevel = "FULL",
+        max_batch: int = 4096,
+        in_flight_policy: InFlightPolicy = "at-least-once",
+        number_index: bool = False,
+        cache_size_kib: int = 65536,
+        wal_autocheckpoint: int = 4000,
+    ) -> None:
+        if synchronous not in get_args(SyncLevel):
+            raise StoreError(
+                f"synchronous: expected FULL, NORMAL or OFF, got {synchronous!r}",
+                field="synchronous",
+            )
+        if in_flight_policy not in get_args(InFlightPolicy):
+            raise StoreError(
+                f"in_flight_policy: unknown {in_flight_policy!r}", field="in_flight_policy"
+            )
+        for name, value, low in (
+            ("max_batch", max_batch, 1),
+            ("cache_size_kib", cache_size_kib, 64),
+            ("wal_autocheckpoint", wal_autocheckpoint, 100),
+        ):
+            if type(value) is not int or value < low:
+                raise StoreError(f"{name}: expected an integer >= {low}, got {value!r}", field=name)
+        self.path = os.fspath(path)
+        self.synchronous = synchronous
+        self.in_flight_policy = in_flight_policy
+        self._closed = False
+        self._new_sid = _SidMaker()
+        self._writer = Writer(
+            self.path,
+            synchronous=synchronous,
+            max_batch=max_batch,
+            number_index=number_index,
+            cache_size_kib=cache_size_kib,
+            wal_autocheckpoint=wal_autocheckpoint,
+        )
+        self._put = self._writer.queue.put
+        self._writer.open()
+        self._reader_conn: sqlite3.Connection | None = None
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="smpp-engine-store-reader")
+        self._cache_size_kib = cache_size_kib
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str], **options: Any) -> SqliteStore:
+        """Open a store without blocking the event loop (same parameters as the class)."""
+        return await asyncio.to_thread(cls, path, **options)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters since open: ``commits`` (group transactions) and ``writes`` in them."""
+        return {"commits": self._writer.commits, "writes": self._writer.ops}
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<SqliteStore {self.path!r} synchronous={self.synchronous} {state}>"
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed")
+        if self._writer.failure is not None:
+            raise StoreError(f"the store cannot write: {self._writer.failure}")
+
+    def _row(self, m: NewMessage, at: float) -> tuple[str, int, tuple[Any, ...]]:
+        check_new_message(m)
+        sid = self._new_sid(at)
+        status = "received" if m.direction == "inbound" else "queued"
+        row: tuple[Any, ...] = (
+            sid,
+            m.account_sid,
+            m.direction,
+            m.from_,
+            m.to,
+            m.body,
+            status,
+            m.num_segments,
+            m.num_media,
+            at,
+            at,
+        )
+        shape = 0
+        if m.status_callback is not None:
+            row += (m.status_callback,)
+            shape = 1
+        if m.validity_period is not None:
+            row += (at + m.validity_period,)
+            shape |= 2
+        return sid, shape, row
+
+    @staticmethod
+    def _record(m: NewMessage, sid: str, at: float, seq: int) -> MessageRecord:
+        return MessageRecord(
+            sid=sid,
+            account_sid=m.account_sid,
+            direction=m.direction,
+            from_=m.from_,
+            to=m.to,
+            body=m.body,
+            status="received" if m.direction == "inbound" else "queued",
+            num_segments=m.num_segments,
+            num_media=m.num_media,
+            date_created=at,
+            date_updated=at,
+            status_callback=m.status_callback,
+            expires_at=None if m.validity_period is None else at + m.validity_period,
+            sender_seq=seq,
+        )
+
+    async def accept(self, message: NewMessage, *, at: float | None = None) -> MessageRecord:
+        """Store one new message; returns once it is committed (durable per ``synchronous``)."""
+        self._check_open()
+        at = _now(at)
+        sid, shape, row = self._row(message, at)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._put((ACCEPT, (shape, row), fut, loop))
+        seq = await fut
+        return self._record(message, sid, at, seq)
+
+    async def accept_many(
+        self, messages: Sequence[NewMessage], *, at: float | None = None
+    ) -> list[MessageRecord]:
+        """Store several messages in one transaction, in order; all or none."""
+        self._check_open()
+        at = _now(at)
+        made = [self._row(m, at) for m in messages]
+        if not made:
+            return []
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._put((ACCEPT_MANY, [(shape, row) for _, shape, row in made], fut, loop))
+        first = await fut
+        return [
+            self._record(m, sid, at, first + i)
+            for i, (m, (sid, _, _)) in enumerate(zip(messages, made, strict=True))
+        ]
+
+    async def _call(self, handler: Any, *args: Any) -> Any:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._put((CALL, (handler, args), fut, loop))
+        return await fut
+
+    async def record_inbound(
+        self,
+        account_sid: str,
+        from_: str,
+        to: str,
+        body: str,
+        *,
+        num_segments: int = 1,
+        link: str | None = None,
+        at: float | None = None,
+    ) -> MessageRecord:
+        """Store a message received from a carrier (``received``, direction ``inbound``)."""
+        m = NewMessage(
+            account_sid=account_sid,
+            from_=from_,
+            to=to,
+            body=body,
+            direction="inbound",
+            num_segments=num_segments,
+        )
+        check_new_message(m)
+        if link is not None:
+            check_link(link)
+        at = _now(at)
+        sid = self._new_sid(at)
+        row = (
+            sid,
+            account_sid,
+            "inbound",
+            from_,
+            to,
+            body,
+            "received",
+            num_segments,
+            0,
+            at,
+            at,
+            link,
+        )
+        seq = await self._call(Writer.record_inbound, row)
+        rec = self._record(m, sid, at, seq)
+        rec.link = link
+        return rec
+
+    async def mark_sending(self, sid: str, link: str, *, at: float | None = None) -> MessageRecord:
+        check_text("sid", sid, _SID_LEN)
+        check_link(link)
+        return await self._call(Writer.mark_sending, sid, link, _now(at))  # type: ignore[no-any-return]
+
+    async def mark_sent(
+        self, sid: str, carrier_message_id: str, *, at: float | None = None
+    ) -> MessageRecord:
+        check_text("sid", sid, _SID_LEN)
+        check_carrier_id(carrier_message_id)
+        return await self._call(Writer.mark_sent, sid, carrier_message_id, _now(at))  # type: ignore[no-any-return]
+
+    async def mark_failed(
+        self, sid: str, error_code: int, error_message: str, *, at: float | None = None
+    ) -> MessageRecord:
+        check_text("sid", sid, _SID_LEN)
+        check_error(error_code, error_message)
+        return await self._call(Writer.mark_failed, sid, error_code, error_message, _now(at))  # type: ignore[no-any-return]
+
+    async def requeue(
+        self, sid: str, *, detail: str | None = None, at: float | None = None
+    ) -> MessageRecord:
+        check_text("sid", sid, _SID_LEN)
+        check_text("detail", detail, 1024, optional=True)
+        return await self._call(Writer.requeue, sid, detail, _now(at))  # type: ignore[no-any-return]
+
+    async def apply_receipt(
+        self,
+        carrier_message_id: str,
+        status: str,
+        error_code: int | None = None,
+        *,
+        link: str | None = None,
+        at: float | None = None,
+    ) -> MessageRecord | None:
+        check_carrier_id(carrier_message_id)
+        if status not in _RECEIPT_STATUSES:
+            raise StoreError(
+                f"status: a receipt says delivered, undelivered, failed or sent, not {status!r}",
+                field="status",
+            )
+        check_error(error_code, None, optional=True)
+        if link is not None:
+            check_link(link)
+        return await self._call(  # type: ignore[no-any-return]
+            Writer.apply_receipt, carrier_message_id, status, error_code, link, _now(at)
+        )
+
+    async def recover(self, *, at: float | None = None) -> list[MessageRecord]:
+        return await self._call(Writer.recover, self.in_flight_policy, _now(at))  # type: ignore[no-any-return]
+
+    async def purge(self, older_than: float) -> int:
+        if type(older_than) not in (int, float):
+            raise StoreError(
+                f"older_than: expected epoch seconds, got {older_than!r}", field="older_than"
+            )
+        total = 0
+        while True:
+            n: int = await self._call(Writer.purge_chunk, float(older_than), _PURGE_CHUNK)
+            total += n
+            if n < _PURGE_CHUNK:
+                return total
+
+    async def close(self) -> None:
+        """Commit every pending write, checkpoint the WAL, close both connections."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer.is_alive():
+            loop = asyncio.get_running_loop()
+            fut = loop.create_future()
+            self._put((STOP, None, fut, loop))
+            await fut
+            await asyncio.to_thread(self._writer.join)
+        await loop_run(self._reader, self._close_reader)
+        self._reader.shutdown(wait=True)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        # Runs on the reader thread only.
+        conn = self._reader_conn
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA cache_size = -{self._cache_size_kib}")
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA busy_timeout = 5000")
+            self._reader_conn = conn
+        return conn
+
+    def _close_reader(self) -> None:
+        if self._reader_conn is not None:
+            self._reader_conn.close()
+            self._reader_conn = None
+
+    async def _read(self, fn: Any, *args: Any) -> Any:
+        self._check_open()
+        return await loop_run(self._reader, fn, *args)
+
+    async def get(self, sid: str, account_sid: str | None = None) -> MessageRecord | None:
+        if type(sid) is not str or len(sid) != _SID_LEN or not sid.startswith("SM"):
+            return None
+        rec: MessageRecord | None = await self._read(self._get, sid)
+        if rec is None or (account_sid is not None and rec.account_sid != account_sid):
+            return None
+        return rec
+
+    def _get(self, sid: str) -> MessageRecord | None:
+        row = self._conn().execute(sql.SELECT_BY_SID, (sid,)).fetchone()
+        return None if row is None else record_from_row(row)
+
+    async def history(self, sid: str) -> list[HistoryEntry]:
+        check_text("sid", sid, _SID_LEN)
+        return await self._read(self._history, sid)  # type: ignore[no-any-return]
+
+    def _history(self, sid: str) -> list[HistoryEntry]:
+        conn = self._conn()
+        head = conn.execute(sql.SELECT_HEAD, (sid,)).fetchone()
+        if head is None:
+            raise StoreError(f"sid: no message {sid!r}", field="sid")
+        msg_id, direction, created = head
+        first = HistoryEntry("received" if direction == "inbound" else "queued", created)
+        rows = conn.execute(sql.SELECT_HISTORY, (msg_id,)).fetchall()
+        return [first, *(HistoryEntry(s, a, d) for s, a, d in rows)]
+
+    async def list_messages(
+        self,
+        account_sid: str,
+        *,
+        to: str | None = None,
+        from_: str | None = None,
+        date_sent_before: float | None = None,
+        date_sent_after: float | None = None,
+        date_sent: _dt.date | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> tuple[list[MessageRecord], str | None]:
+        check_text("account_sid", account_sid, MAX_ACCOUNT_SID)
+        check_text("to", to, MAX_NUMBER, optional=True)
+        check_text("from_", from_, MAX_NUMBER, optional=True)
+        check_text("page_token", page_token, _SID_LEN + 2, optional=True)
+        if type(page_size) is not int or not 1 <= page_size <= _MAX_PAGE:
+            raise StoreError(
+                f"page_size: expected 1..{_MAX_PAGE}, got {page_size!r}", field="page_size"
+            )
+        where = ["account_sid = ?"]
+        params: list[Any] = [account_sid]
+        if to is not None:
+            where.append("to_ = ?")
+            params.append(to)
+        if from_ is not None:
+            where.append("from_ = ?")
+            params.append(from_)
+        for name, value, op in (
+            ("date_sent_after", date_sent_after, ">="),
+            ("date_sent_before", date_sent_before, "<="),
+        ):
+            if value is not None:
+                if type(value) not in (int, float):
+                    raise StoreError(f"{name}: expected epoch seconds", field=name)
+                where.append(f"date_sent {op} ?")
+                params.append(value)
+        if date_sent is not None:
+            if not isinstance(date_sent, _dt.date):
+                raise StoreError("date_sent: expected a datetime.date", field="date_sent")
+            day = _dt.datetime(date_sent.year, date_sent.month, date_sent.day, tzinfo=_dt.UTC)
+            where.append("date_sent >= ? AND date_sent < ?")
+            params += [day.timestamp(), day.timestamp() + 86400]
+        if page_token is not None and not page_token.startswith("PA"):
+            raise StoreError("page_token: not a token this store issued", field="page_token")
+        return await self._read(  # type: ignore[no-any-return]
+            self._list, " AND ".join(where), params, page_size, page_token, account_sid
+        )
+
+    def _list(
+        self,
+        where: str,
+        params: list[Any],
+        page_size: int,
+        page_token: str | None,
+        account_sid: str,
+    ) -> tuple[list[MessageRecord], str | None]:
+        conn = self._conn()
+        if page_token is not None:
+            anchor = conn.execute(sql.SELECT_PAGE_ANCHOR, (page_token[2:], account_sid)).fetchone()
+            if anchor is None:
+                raise StoreError("page_token: not a token this store issued", field="page_token")
+            where += " AND id < ?"
+            params = [*params, anchor[0]]
+        rows = conn.execute(
+            f"SELECT {sql.COLUMNS} FROM messages WHERE {where} ORDER BY id DESC LIMIT ?",
+            [*params, page_size + 1],
+        ).fetchall()
+        records = [record_from_row(r) for r in rows[:page_size]]
+        token = "PA" + records[-1].sid if len(rows) > page_size else None
+        return records, token
+
+
+def _now(at: float | None) -> float:
+    """``at`` checked (finite epoch seconds), or the current time when it is None."""
+    if at is None:
+        return time.time()
+    if (type(at) is float or type(at) is int) and math.isfinite(at) and 0 <= at < 1e11:
+        return float(at)
+    raise StoreError(f"at: expected epoch seconds, got {at!r}", field="at")
+
+
+async def loop_run(executor: ThreadPoolExecutor, fn: Any, *args: Any) -> Any:
+    """Run ``fn(*args)`` on ``executor`` from the running loop."""
+    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)

@@ -1,0 +1,546 @@
+"""The message store's contract: every backend must pass this file unchanged.
+
+A backend joins by adding an opener to ``BACKENDS``: a function of a fresh temporary
+directory that returns a coroutine function opening the *same* store each time it is
+called (so that a test can close the store and open it again, as a restarted daemon does).
+Today: SQLite at synchronous=FULL and NORMAL, on real files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.errors import StoreError
+from engine.store import IN_FLIGHT_ERROR_CODE, MessageRecord, NewMessage, SqliteStore, Store
+
+Opener = Callable[..., Awaitable[Store]]
+
+
+def _sqlite(synchronous: str) -> Callable[[Path], Opener]:
+    def make(tmp: Path) -> Opener:
+        async def open_store(**options: Any) -> Store:
+            return await SqliteStore.open(tmp / "messages.db", synchronous=synchronous, **options)
+
+        return open_store
+
+    return make
+
+
+BACKENDS: dict[str, Callable[[Path], Opener]] = {
+    "sqlite-full": _sqlite("FULL"),
+    "sqlite-normal": _sqlite("NORMAL"),
+}
+
+AC = "AC" + "1" * 32
+OTHER = "AC" + "2" * 32
+T0 = 1_790_000_000.0
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    return BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture
+async def store(open_store: Opener) -> AsyncIterator[Store]:
+    s = await open_store()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def msg(
+    body: str = "hello",
+    *,
+    to: str = "+15550000001",
+    from_: str = "+15557770000",
+    account: str = AC,
+    **kw: Any,
+) -> NewMessage:
+    return NewMessage(account_sid=account, from_=from_, to=to, body=body, **kw)
+
+
+async def sent_message(
+    store: Store, carrier_id: str, *, link: str = "bind-1", at: float = T0
+) -> MessageRecord:
+    rec = await store.accept(msg(), at=at)
+    await store.mark_sending(rec.sid, link, at=at + 1)
+    return await store.mark_sent(rec.sid, carrier_id, at=at + 2)
+
+
+# -- accept and get ----------------------------------------------------------------------
+
+
+async def test_accept_returns_the_stored_record(store: Store) -> None:
+    m = msg(
+        "Hi ☃ there", status_callback="https://example.com/cb", validity_period=600, num_segments=2
+    )
+    rec = await store.accept(m, at=T0)
+    assert rec.sid.startswith("SM") and len(rec.sid) == 34
+    int(rec.sid[2:], 16)  # hex
+    assert (rec.status, rec.direction, rec.body, rec.to, rec.from_) == (
+        "queued",
+        "outbound-api",
+        "Hi ☃ there",
+        "+15550000001",
+        "+15557770000",
+    )
+    assert rec.date_created == rec.date_updated == T0
+    assert rec.expires_at == T0 + 600 and rec.validity_period == 600
+    assert rec.num_segments == 2 and rec.attempts == 0 and not rec.possible_duplicate
+    assert await store.get(rec.sid) == rec
+    assert await store.get(rec.sid, AC) == rec
+
+
+async def test_get_is_scoped_to_the_account(store: Store) -> None:
+    rec = await store.accept(msg())
+    assert await store.get(rec.sid, OTHER) is None
+    assert await store.get("SM" + "0" * 32) is None
+    assert await store.get("not a sid") is None
+    assert await store.get("SM" + "z" * 5000) is None
+
+
+async def test_sids_are_unique_and_accept_order_is_kept(store: Store) -> None:
+    recs = await asyncio.gather(*(store.accept(msg(str(i))) for i in range(300)))
+    assert len({r.sid for r in recs}) == 300
+    # Tasks started in this order reach the writer in this order.
+    assert [r.sender_seq for r in recs] == sorted(r.sender_seq for r in recs)
+    many = await store.accept_many([msg(f"m{i}") for i in range(50)])
+    assert [r.body for r in many] == [f"m{i}" for i in range(50)]
+    seqs = [r.sender_seq for r in many]
+    assert seqs == list(range(seqs[0], seqs[0] + 50)) and seqs[0] > recs[-1].sender_seq
+    assert await store.accept_many([]) == []
+
+
+async def test_concurrent_accepts_share_commits(store: Store, open_store: Opener) -> None:
+    if not isinstance(store, SqliteStore):
+        pytest.skip("group commit counters are SQLite-specific")  # pragma: no cover
+    before = store.stats["commits"]
+    recs = await asyncio.gather(*(store.accept(msg(str(i))) for i in range(1000)))
+    commits = store.stats["commits"] - before
+    assert 1 <= commits < 1000
+    assert store.stats["writes"] >= 1000
+    assert len(recs) == 1000
+
+
+async def test_accepted_messages_survive_reopen(open_store: Opener) -> None:
+    store = await open_store()
+    recs = await store.accept_many([msg(f"x{i}", to=f"+1555000{i:04d}") for i in range(20)])
+    one = await store.accept(msg("single"))
+    await store.close()
+    store = await open_store()
+    try:
+        for r in [*recs, one]:
+            assert await store.get(r.sid) == r
+        again = await store.accept(msg("after"))
+        assert again.sender_seq > one.sender_seq
+    finally:
+        await store.close()
+
+
+async def test_record_inbound(store: Store) -> None:
+    rec = await store.record_inbound(
+        AC, "+15550000001", "+15557770000", "STOP", num_segments=1, link="bind-9", at=T0
+    )
+    assert (rec.status, rec.direction, rec.link) == ("received", "inbound", "bind-9")
+    assert await store.get(rec.sid) == rec
+    assert await store.history(rec.sid) == [("received", T0, None)]
+    with pytest.raises(StoreError, match="illegal"):
+        await store.mark_sending(rec.sid, "bind-1")
+
+
+# -- bounded input ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field,kw",
+    [
+        ("body", {"body": "x" * 1601}),
+        ("body", {"body": "bad \ud800 surrogate"}),
+        ("body", {"body": b"bytes"}),
+        ("to", {"to": "+1" * 40}),
+        ("from_", {"from_": "" + "9" * 65}),
+        ("account_sid", {"account": ""}),
+        ("account_sid", {"account": "A" * 65}),
+        ("direction", {"direction": "sideways"}),
+        ("num_segments", {"num_segments": 256}),
+        ("num_segments", {"num_segments": -1}),
+        ("num_segments", {"num_segments": True}),
+        ("num_media", {"num_media": 11}),
+        ("status_callback", {"status_callback": "https://x/" + "a" * 4000}),
+        ("validity_period", {"validity_period": 0}),
+        ("validity_period", {"validity_period": 10**9}),
+    ],
+)
+async def test_bad_input_is_refused_naming_the_field(
+    store: Store, field: str, kw: dict[str, Any]
+) -> None:
+    with pytest.raises(StoreError) as info:
+        await store.accept(msg(**kw))
+    assert info.value.field == field
+    assert field in str(info.value)
+    with pytest.raises(StoreError):
+        await store.accept_many([msg("good"), msg(**kw)])
+    assert await store.list_messages(AC) == ([], None)  # nothing half-stored
+
+
+async def test_limits_themselves_are_accepted(store: Store) -> None:
+    rec = await store.accept(msg("é" * 1600, to="+" + "1" * 63, num_segments=255))
+    assert (await store.get(rec.sid)) == rec
+
+
+async def test_other_arguments_are_bounded(store: Store) -> None:
+    rec = await store.accept(msg())
+    with pytest.raises(StoreError) as info:
+        await store.mark_sending(rec.sid, "L" * 129)
+    assert info.value.field == "link"
+    await store.mark_sending(rec.sid, "bind-1")
+    with pytest.raises(StoreError) as info:
+        await store.mark_sent(rec.sid, "9" * 66)
+    assert info.value.field == "carrier_message_id"
+    with pytest.raises(StoreError) as info:
+        await store.mark_sent(rec.sid, "")
+    assert info.value.field == "carrier_message_id"
+    with pytest.raises(StoreError) as info:
+        await store.mark_failed(rec.sid, "30008", "x")  # type: ignore[arg-type]
+    assert info.value.field == "error_code"
+    with pytest.raises(StoreError) as info:
+        await store.apply_receipt("abc", "read")
+    assert info.value.field == "status"
+    for kw, field in (
+        ({"page_size": 0}, "page_size"),
+        ({"page_size": 1001}, "page_size"),
+        ({"page_token": "XX123"}, "page_token"),
+        ({"page_token": "PASM" + "0" * 32}, "page_token"),
+    ):
+        with pytest.raises(StoreError) as info:
+            await store.list_messages(AC, **kw)
+        assert info.value.field == field
+    for bad_at in ("now", float("nan"), float("inf"), -1.0, None.__class__):
+        with pytest.raises(StoreError) as info:
+            await store.accept(msg(), at=bad_at)  # type: ignore[arg-type]
+        assert info.value.field == "at"
+    with pytest.raises(StoreError) as info:
+        await store.requeue("SM" + "0" * 5000)
+    assert info.value.field == "sid"
+    assert (await store.get(rec.sid)).status == "sending"  # type: ignore[union-attr]
+
+
+# -- status transitions and history -------------------------------------------------------
+
+
+async def test_the_outbound_lifecycle_and_its_history(store: Store) -> None:
+    rec = await store.accept(msg(), at=T0)
+    sending = await store.mark_sending(rec.sid, "bind-1", at=T0 + 1)
+    assert (sending.status, sending.link, sending.attempts) == ("sending", "bind-1", 1)
+    sent = await store.mark_sent(rec.sid, "A1B2", at=T0 + 2)
+    assert (sent.status, sent.carrier_message_id, sent.date_sent) == ("sent", "A1B2", T0 + 2)
+    done = await store.apply_receipt("a1b2", "delivered", at=T0 + 3)
+    assert done is not None and done.sid == rec.sid and done.status == "delivered"
+    assert done.date_updated == T0 + 3
+    assert await store.get(rec.sid) == done
+    hist = await store.history(rec.sid)
+    assert [(h.status, h.at) for h in hist] == [
+        ("queued", T0),
+        ("sending", T0 + 1),
+        ("sent", T0 + 2),
+        ("delivered", T0 + 3),
+    ]
+
+
+async def test_illegal_transitions_are_refused(store: Store) -> None:
+    rec = await store.accept(msg())
+    with pytest.raises(StoreError, match="queued -> sent"):
+        await store.mark_sent(rec.sid, "1")
+    assert (await store.requeue(rec.sid)).status == "queued"  # a repeat: no change
+    assert len(await store.history(rec.sid)) == 1
+    done = await sent_message(store, "77")
+    await store.apply_receipt("77", "delivered")
+    for call in (
+        store.mark_sending(done.sid, "b"),
+        store.requeue(done.sid),
+        store.mark_sent(done.sid, "78"),
+        store.mark_failed(done.sid, 30008, "x"),
+    ):
+        with pytest.raises(StoreError, match="delivered -> "):
+            await call
+    assert (await store.get(done.sid)).status == "delivered"  # type: ignore[union-attr]
+    with pytest.raises(StoreError) as info:
+        await store.mark_sending("SM" + "f" * 32, "b")
+    assert info.value.field == "sid"
+
+
+async def test_repeats_are_idempotent(store: Store) -> None:
+    rec = await sent_message(store, "55")
+    again = await store.mark_sent(rec.sid, "55")
+    assert again.status == "sent"
+    # A second id for the same message (a resent copy) is indexed too; both match.
+    assert (await store.mark_sent(rec.sid, "56")).carrier_message_id == "55"
+    assert (await store.apply_receipt("56", "sent")).sid == rec.sid  # type: ignore[union-attr]
+    failed = await store.mark_failed(rec.sid, 30003, "unreachable")
+    assert (failed.status, failed.error_code, failed.error_message) == (
+        "failed",
+        30003,
+        "unreachable",
+    )
+    assert (await store.mark_failed(rec.sid, 30003, "unreachable")).status == "failed"
+    statuses = [h.status for h in await store.history(rec.sid)]
+    assert statuses == ["queued", "sending", "sent", "failed"]
+
+
+async def test_requeue_and_a_second_attempt(store: Store) -> None:
+    rec = await store.accept(msg())
+    await store.mark_sending(rec.sid, "bind-1")
+    back = await store.requeue(rec.sid, detail="ESME_RTHROTTLED")
+    assert back.status == "queued"
+    second = await store.mark_sending(rec.sid, "bind-2")
+    assert (second.attempts, second.link) == (2, "bind-2")
+    third = await store.mark_sending(rec.sid, "bind-2")  # resent without an answer
+    assert third.attempts == 3
+    hist = await store.history(rec.sid)
+    assert [(h.status, h.detail) for h in hist][1:3] == [
+        ("sending", "link bind-1"),
+        ("queued", "ESME_RTHROTTLED"),
+    ]
+
+
+# -- receipts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "submitted,receipted",
+    [
+        ("0x1F", "31"),
+        ("0x1F", "00031"),
+        ("31", "0x1F"),
+        ("1F", "1f"),
+        ("00031", "31"),
+        ("ABC123", "abc123"),
+        ("7f4e2a1c-9b3d-4e5f-8a6b-1c2d3e4f5a6b", "7F4E2A1C-9B3D-4E5F-8A6B-1C2D3E4F5A6B"),
+        ("msg-XYZ", "msg-XYZ"),
+    ],
+)
+async def test_receipts_match_other_spellings(store: Store, submitted: str, receipted: str) -> None:
+    rec = await sent_message(store, submitted)
+    got = await store.apply_receipt(receipted, "delivered")
+    assert got is not None and got.sid == rec.sid and got.status == "delivered"
+
+
+async def test_receipt_that_matches_nothing(store: Store) -> None:
+    await sent_message(store, "1000")
+    assert await store.apply_receipt("2000", "delivered") is None
+    assert await store.apply_receipt("msg-XYZ", "delivered") is None
+
+
+async def test_receipt_before_the_carrier_id_is_known(store: Store) -> None:
+    """The documented order: a receipt that overtakes mark_sent matches nothing (the
+    dispatcher keeps it and applies it again after mark_sent)."""
+    rec = await store.accept(msg())
+    await store.mark_sending(rec.sid, "bind-1")
+    assert await store.apply_receipt("42", "delivered") is None
+    await store.mark_sent(rec.sid, "42")
+    got = await store.apply_receipt("42", "delivered")
+    assert got is not None and got.status == "delivered"
+
+
+async def test_receipt_prefers_the_exact_spelling_then_the_link(store: Store) -> None:
+    dec = await sent_message(store, "31", link="bind-1")  # also matches hex 0x31 = 49
+    hexa = await sent_message(store, "1f", link="bind-1")  # also matches decimal 31
+    got = await store.apply_receipt("31", "delivered")
+    assert got is not None and got.sid == dec.sid
+    got = await store.apply_receipt("1F", "undelivered", 30003)
+    assert got is not None and got.sid == hexa.sid and got.error_code == 30003
+    a = await sent_message(store, "5000", link="bind-a")
+    b = await sent_message(store, "5000", link="bind-b")
+    got = await store.apply_receipt("5000", "delivered", link="bind-a")
+    assert got is not None and got.sid == a.sid
+    got = await store.apply_receipt("5000", "delivered", link="bind-b")
+    assert got is not None and got.sid == b.sid
+    assert await store.apply_receipt("5000", "delivered", link="bind-c") is None
+
+
+async def test_final_receipts_stand(store: Store) -> None:
+    one = await sent_message(store, "901")
+    assert (await store.apply_receipt("901", "delivered")).status == "delivered"  # type: ignore[union-attr]
+    assert (await store.apply_receipt("901", "undelivered")).status == "delivered"  # type: ignore[union-attr]
+    two = await sent_message(store, "902")
+    assert (await store.apply_receipt("902", "sent")).status == "sent"  # type: ignore[union-attr]
+    assert (await store.apply_receipt("902", "undelivered", 30005)).status == "undelivered"  # type: ignore[union-attr]
+    # A duplicate copy that did get through wins.
+    assert (await store.apply_receipt("902", "delivered")).status == "delivered"  # type: ignore[union-attr]
+    assert [h.status for h in await store.history(one.sid)][-1] == "delivered"
+    assert [h.status for h in await store.history(two.sid)][-2:] == ["undelivered", "delivered"]
+
+
+# -- listing -------------------------------------------------------------------------------
+
+
+async def test_list_newest_first_with_keyset_paging(store: Store) -> None:
+    recs = await store.accept_many([msg(f"n{i}") for i in range(23)])
+    await store.accept(msg("theirs", account=OTHER))
+    seen: list[str] = []
+    token: str | None = None
+    pages = 0
+    while True:
+        page, token = await store.list_messages(AC, page_size=5, page_token=token)
+        seen += [r.sid for r in page]
+        pages += 1
+        assert all(r.account_sid == AC for r in page)
+        if token is None:
+            break
+        assert token.startswith("PA")
+        # Messages accepted meanwhile do not shift the pages (keyset, not offset).
+        await store.accept(msg("late"))
+    assert pages == 5
+    assert seen == [r.sid for r in reversed(recs)]
+    with pytest.raises(StoreError):  # another account's message is not a valid anchor
+        await store.list_messages(OTHER, page_token="PA" + recs[3].sid)
+
+
+async def test_list_filters(store: Store) -> None:
+    a = await store.accept(msg("a", to="+15550000001"))
+    b = await store.accept(msg("b", to="+15550000002", from_="+15557770001"))
+    c = await store.accept(msg("c", to="+15550000001", from_="+15557770001"))
+    day = dt.datetime(2026, 11, 20, tzinfo=dt.UTC).timestamp()
+    for rec, at in ((a, day + 10), (b, day + 86400 + 10), (c, day - 10)):
+        await store.mark_sending(rec.sid, "bind-1", at=at)
+        await store.mark_sent(rec.sid, rec.body, at=at)
+    await store.accept(msg("unsent", to="+15550000001"))
+
+    async def bodies(**kw: Any) -> list[str]:
+        return [r.body for r in (await store.list_messages(AC, **kw))[0]]
+
+    assert await bodies(to="+15550000001") == ["unsent", "c", "a"]
+    assert await bodies(from_="+15557770001") == ["c", "b"]
+    assert await bodies(to="+15550000001", from_="+15557770001") == ["c"]
+    assert await bodies(date_sent=dt.date(2026, 11, 20)) == ["a"]
+    assert await bodies(date_sent_after=day) == ["b", "a"]
+    assert await bodies(date_sent_before=day + 10) == ["c", "a"]
+    assert await bodies(date_sent_after=day, date_sent_before=day + 10) == ["a"]
+    assert await bodies(to="+19999999999") == []
+
+
+# -- recovery ------------------------------------------------------------------------------
+
+
+async def test_recover_at_least_once(open_store: Opener) -> None:
+    store = await open_store()
+    senders = ["+15557770001", "+15557770002", "+15557770003"]
+    accepted = await store.accept_many(
+        [msg(f"{s}:{i}", from_=s) for i in range(10) for s in senders]
+    )
+    # One sender's first message went out before the "crash", the next was in flight.
+    first, second = accepted[0], accepted[3]
+    await store.mark_sending(first.sid, "bind-1")
+    await store.mark_sent(first.sid, "0xA0")  # 160
+    await store.mark_sending(second.sid, "bind-1")
+    await store.requeue(second.sid, detail="ESME_RTHROTTLED")
+    await store.mark_sending(second.sid, "bind-2")  # in flight at the crash
+    await store.close()
+
+    store = await open_store()
+    try:
+        queued = await store.recover(at=T0)
+        assert first.sid not in {r.sid for r in queued}
+        assert len(queued) == len(accepted) - 1
+        for s in senders:
+            mine = [r.body for r in queued if r.from_ == s]
+            assert mine == [r.body for r in accepted if r.from_ == s and r.sid != first.sid]
+        again = next(r for r in queued if r.sid == second.sid)
+        assert again.status == "queued" and again.possible_duplicate and again.attempts == 2
+        assert not any(r.possible_duplicate for r in queued if r.sid != second.sid)
+        assert [h.status for h in await store.history(second.sid)][-1] == "queued"
+        # Recovering again changes nothing.
+        assert [r.sid for r in await store.recover()] == [r.sid for r in queued]
+        # The copy is sent again; the receipt for the first message still matches.
+        assert (await store.apply_receipt("160", "delivered")).sid == first.sid  # type: ignore[union-attr]
+        await store.mark_sending(second.sid, "bind-1")
+        resent = await store.mark_sent(second.sid, "B2")
+        assert resent.attempts == 3 and resent.possible_duplicate
+        assert (await store.apply_receipt("178", "delivered")).sid == second.sid  # type: ignore[union-attr]
+    finally:
+        await store.close()
+
+
+async def test_recover_at_most_once(open_store: Opener) -> None:
+    store = await open_store(in_flight_policy="at-most-once")
+    a, b = await store.accept_many([msg("a"), msg("b")])
+    await store.mark_sending(a.sid, "bind-1")
+    await store.close()
+    store = await open_store(in_flight_policy="at-most-once")
+    try:
+        queued = await store.recover()
+        assert [r.sid for r in queued] == [b.sid]
+        gone = await store.get(a.sid)
+        assert gone is not None and gone.status == "failed"
+        assert gone.error_code == IN_FLIGHT_ERROR_CODE and gone.error_message
+    finally:
+        await store.close()
+
+
+# -- purge, close ---------------------------------------------------------------------------
+
+
+async def test_purge_by_age_keeps_what_is_not_done(store: Store) -> None:
+    old_done = await sent_message(store, "300", at=T0)
+    await store.apply_receipt("300", "delivered")
+    old_sent = await sent_message(store, "301", at=T0)
+    old_queued = await store.accept(msg("old queued"), at=T0)
+    new_done = await sent_message(store, "302", at=T0 + 1000)
+    assert await store.purge(T0 + 500) == 2
+    assert await store.get(old_done.sid) is None and await store.get(old_sent.sid) is None
+    assert await store.get(old_queued.sid) is not None and await store.get(new_done.sid)
+    assert await store.apply_receipt("300", "delivered") is None  # its ids went with it
+    with pytest.raises(StoreError):
+        await store.history(old_done.sid)
+    assert await store.purge(T0 + 500) == 0
+
+
+async def test_closed_store_refuses_work(open_store: Opener) -> None:
+    store = await open_store()
+    rec = await store.accept(msg())
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(StoreError, match="closed"):
+        await store.accept(msg())
+    with pytest.raises(StoreError, match="closed"):
+        await store.get(rec.sid)
+
+
+async def test_cancelled_accept_leaves_the_store_working(store: Store) -> None:
+    tasks = [asyncio.ensure_future(store.accept(msg(f"c{i}"))) for i in range(50)]
+    await asyncio.sleep(0)
+    for t in tasks[::2]:
+        t.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    kept = [r for r in results if isinstance(r, MessageRecord)]
+    assert len(kept) >= 25
+    for r in kept:
+        assert await store.get(r.sid) == r
+    assert (await store.accept(msg("after"))).status == "queued"
+
+
+async def test_large_groups_of_mixed_shapes_are_stored_exactly(store: Store) -> None:
+    batch = [
+        msg(
+            f"b{i} " + "ü" * (i % 3),
+            to=f"+1555{i:07d}",
+            status_callback=f"https://cb.example/{i}" if i % 2 else None,
+            validity_period=60 + i if i % 3 == 0 else None,
+            num_segments=1 + i % 4,
+        )
+        for i in range(333)
+    ]
+    recs = await store.accept_many(batch, at=T0)
+    singles = await asyncio.gather(*(store.accept(m, at=T0 + 1) for m in batch[:150]))
+    for rec in [*recs, *singles]:
+        assert await store.get(rec.sid) == rec
+    assert [r.body for r in recs] == [m.body for m in batch]
+    assert recs[3].expires_at == T0 + 63 and recs[1].status_callback == "https://cb.example/1"

@@ -1,0 +1,175 @@
+"""What is particular to the SQLite backend: opening options, the file it leaves, how a
+database error inside a group commit is reported, and which indexes the queries use."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.errors import StoreError
+from engine.store import NewMessage, SqliteStore
+from engine.store._sqlite_writer import carrier_id_keys
+
+AC = "AC" + "5" * 32
+
+
+def msg(body: str = "hi", to: str = "+15550000001", **kw: Any) -> NewMessage:
+    return NewMessage(account_sid=AC, from_="+15557770000", to=to, body=body, **kw)
+
+
+@pytest.mark.parametrize(
+    "field,kw",
+    [
+        ("synchronous", {"synchronous": "EXTRA"}),
+        ("in_flight_policy", {"in_flight_policy": "exactly-once"}),
+        ("max_batch", {"max_batch": 0}),
+        ("cache_size_kib", {"cache_size_kib": "big"}),
+        ("wal_autocheckpoint", {"wal_autocheckpoint": 1}),
+    ],
+)
+def test_bad_options_name_the_option(tmp_path: Path, field: str, kw: dict[str, Any]) -> None:
+    with pytest.raises(StoreError) as info:
+        SqliteStore(tmp_path / "x.db", **kw)
+    assert info.value.field == field
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"this is not an SQLite file at all, just text " * 100)
+    with pytest.raises(StoreError, match="open"):
+        SqliteStore(path)
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="schema version 99"):
+        SqliteStore(path)
+
+
+async def test_wal_mode_and_a_clean_close(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    store = await SqliteStore.open(path, synchronous="NORMAL")
+    await store.accept(msg())
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    await store.close()
+    # The close checkpointed: the WAL is empty and the main file holds the row.
+    wal = Path(str(path) + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT count(*) FROM messages").fetchone()[0] == 1
+
+
+async def test_a_database_error_fails_the_whole_group_and_nothing_else(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    store = await SqliteStore.open(path, synchronous="NORMAL")
+    try:
+        with sqlite3.connect(path) as raw:  # a real SQLite error inside the writer's transaction
+            raw.execute(
+                "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.body = 'boom' "
+                "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+            )
+        results = await asyncio.gather(
+            *(store.accept(msg(f"ok{i}")) for i in range(20)),
+            store.accept_many([msg("fine"), msg("boom")]),
+            return_exceptions=True,
+        )
+        failed = [r for r in results if isinstance(r, StoreError)]
+        assert failed and all("nothing in this group was written" in str(e) for e in failed)
+        assert any("disk on fire" in str(e) for e in failed)
+        stored, _ = await store.list_messages(AC, page_size=100)
+        succeeded = [r for r in results if not isinstance(r, BaseException)]
+        # Exactly what was reported accepted is there; none of a failed group is.
+        assert len(stored) == sum(len(r) if isinstance(r, list) else 1 for r in succeeded)
+        assert "boom" not in {m.body for m in stored}
+        after = await store.accept(msg("after"))
+        assert await store.get(after.sid) == after
+        ids = [m.sender_seq for m in stored] + [after.sender_seq]
+        assert len(set(ids)) == len(ids)
+    finally:
+        await store.close()
+
+
+async def test_number_index_is_used_when_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    store = await SqliteStore.open(path, number_index=True)
+    try:
+        await store.accept_many([msg(str(i), to=f"+1555{i:07d}") for i in range(30)])
+        page, _ = await store.list_messages(AC, to="+15550000007")
+        assert [m.body for m in page] == ["7"]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        plan = " ".join(
+            str(row)
+            for row in raw.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE account_sid = ? AND to_ = ? "
+                "ORDER BY id DESC LIMIT 51",
+                (AC, "+15550000007"),
+            )
+        )
+        assert "messages_to" in plan
+        plan = " ".join(
+            str(row)
+            for row in raw.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM messages "
+                "WHERE status IN ('queued', 'sending') ORDER BY id"
+            )
+        )
+        assert "messages_pending" in plan
+
+
+async def test_sids_grow_with_time_and_stay_unguessable(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "m.db", synchronous="OFF")
+    try:
+        a = await store.accept(msg(), at=1_790_000_000.0)
+        b = await store.accept(msg(), at=1_790_000_001.0)
+        assert a.sid[:14] < b.sid[:14]  # the time prefix: the sid index appends
+        many = await store.accept_many([msg()] * 2000, at=1_790_000_002.0)
+        tails = {r.sid[14:] for r in many}
+        assert len(tails) == 2000  # 80 random bits each
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    "carrier_id,canonical,keys",
+    [
+        ("0x1F", "1f", {"1f", "31"}),
+        ("0X00ff", "ff", {"ff", "255"}),
+        ("0xZZ", "0xZZ", {"0xZZ"}),
+        ("31", "31", {"31", "1f", "49"}),
+        (" 42\x00", "42", {"42", "2a", "66"}),
+    ],
+)
+def test_carrier_id_keys(carrier_id: str, canonical: str, keys: set[str]) -> None:
+    assert carrier_id_keys(carrier_id) == (canonical, keys)
+
+
+async def test_one_wakeup_per_commit_not_per_message(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "m.db", synchronous="NORMAL")
+    loop = asyncio.get_running_loop()
+    calls = 0
+    real = loop.call_soon_threadsafe
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kw)
+
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign,assignment]
+    try:
+        before = store.stats["commits"]
+        await asyncio.gather(*(store.accept(msg(str(i))) for i in range(500)))
+        commits = store.stats["commits"] - before
+        assert calls == commits < 500
+    finally:
+        del loop.call_soon_threadsafe
+        await store.close()
