@@ -44,6 +44,7 @@ from engine._core import (
     encode,
     encode_many,
 )
+from engine.aio.client import EsmeClient, LinkDownError
 from engine.errors import (
     BindError,
     ConnectionLostError,
@@ -122,8 +123,10 @@ __all__ = [
     "EnquireLink",
     "EnquireLinkResp",
     "EsmClass",
+    "EsmeClient",
     "GenericNack",
     "InboundMessage",
+    "LinkDownError",
     "MessageExpiredError",
     "MessageState",
     "Npi",

@@ -333,12 +333,11 @@ class _Link:
             try:
                 proto = await self._connect_and_bind()
             except BindError as exc:
-                if not self.first.done():
-                    if exc.command_status in _PERMANENT_BIND_FAILURES:
-                        self.first.set_exception(exc)
-                        return
+                if not self.first.done() and exc.command_status in _PERMANENT_BIND_FAILURES:
+                    self.first.set_exception(exc)
+                    return
                 log.warning("%s: bind refused: %s", self.name, exc)
-            except (OSError, asyncio.TimeoutError, SessionError) as exc:
+            except (TimeoutError, OSError, SessionError) as exc:
                 log.warning("%s: connect/bind failed: %r", self.name, exc)
             if proto is not None:
                 attempt = 0
@@ -386,7 +385,7 @@ class _Link:
             result = await asyncio.wait_for(
                 asyncio.shield(self.bind_waiter), client.response_timeout
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proto.close(abort=True)
             raise
         if isinstance(result, BaseException):
@@ -708,7 +707,7 @@ class EsmeClient:
                 asyncio.gather(*(asyncio.shield(link.first) for link in self._links)),
                 self.connect_timeout,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._abort()
             raise LinkDownError(
                 f"EsmeClient.start: not bound to {self.host}:{self.port} within"
@@ -747,12 +746,12 @@ class EsmeClient:
         deadline = loop.time() + self.close_grace
         self._closing = True  # no new submits; no rebinds
         assert self._idle is not None
-        if self._queue or self._inflight or self._held:
-            if self._tx is not None and self._tx.bound:
-                self._idle.clear()
-                self._check_idle()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - loop.time()))
+        busy = self._queue or self._inflight or self._held
+        if busy and self._tx is not None and self._tx.bound:
+            self._idle.clear()
+            self._check_idle()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - loop.time()))
         self._fail_queued("client closed before the PDU was sent")
         waits = []
         for link in self._links:
@@ -767,9 +766,7 @@ class EsmeClient:
                 waits.append(link.unbind_waiter)
         if waits:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.gather(*waits), max(0.05, deadline - loop.time())
-                )
+                await asyncio.wait_for(asyncio.gather(*waits), max(0.05, deadline - loop.time()))
         await self._abort()
 
     async def __aenter__(self) -> EsmeClient:
@@ -880,7 +877,7 @@ class EsmeClient:
         if entry is None:
             return  # our bind/unbind/enquire_link, or a late one the session let through
         status = resp.command_status
-        if status == _THROTTLED or status == _MSGQFUL:
+        if status == _THROTTLED or status == _MSGQFUL:  # noqa: SIM109 (two compares beat a tuple)
             self._throttled(entry)
         else:
             entry.ok(resp)
@@ -969,7 +966,9 @@ class EsmeClient:
             self._inflight.clear()
             for entry in leftover:
                 entry.fail(
-                    ConnectionLostError("connection lost with the request in flight; outcome unknown")
+                    ConnectionLostError(
+                        "connection lost with the request in flight; outcome unknown"
+                    )
                 )
         # Throttled PDUs were refused by the carrier: resending them is not a duplicate.
         self._paused = False

@@ -27,7 +27,9 @@ def _status(value: str) -> int:
     try:
         return int(value, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a command_status number, got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a command_status number, got {value!r}"
+        ) from None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

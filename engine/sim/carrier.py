@@ -114,9 +114,7 @@ class _SimHandler(SmscHandler):
         if creds is not None:
             expected = creds.get(bind.system_id)
             # Compare even for an unknown system_id, so the time does not tell which it was.
-            ok = hmac.compare_digest(
-                (expected or "\x00unknown").encode(), bind.password.encode()
-            )
+            ok = hmac.compare_digest((expected or "\x00unknown").encode(), bind.password.encode())
             if expected is None:
                 return _RINVSYSID
             if not ok:
@@ -349,7 +347,7 @@ class SimCarrier:
         for attempt in range(5):
             try:
                 await self.server.deliver(system_id, receipt)
-            except (SessionError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, SessionError, ConnectionError) as exc:
                 log.info("receipt to %s not delivered (%s); retry %d", system_id, exc, attempt)
                 await asyncio.sleep(1.0)
                 continue

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from engine.pdu.constants import MessageState
 
-__all__ = ["OUTCOME_HELP", "OUTCOMES", "Outcome", "outcome_for"]
+__all__ = ["OUTCOMES", "OUTCOME_HELP", "Outcome", "outcome_for"]
 
 
 class Outcome(NamedTuple):
