@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.errors import DecodeError
+    from engine.errors import SmppError
     from engine.session.states import SessionState
 
 __all__ = [
@@ -36,13 +36,15 @@ class Event:
     __slots__ = ()
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        names: tuple[str, ...] = self.__slots__
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
         return f"{type(self).__name__}({fields})"
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+        names: tuple[str, ...] = self.__slots__
+        return all(getattr(self, n) == getattr(other, n) for n in names)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -150,5 +152,5 @@ class ProtocolError(Event):
 
     __slots__ = ("error",)
 
-    def __init__(self, error: DecodeError | Exception) -> None:
+    def __init__(self, error: SmppError) -> None:
         self.error = error

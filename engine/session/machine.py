@@ -230,7 +230,7 @@ class Session:
         except DecodeError as exc:
             # the framing is lost (command_length out of bounds): take what came before,
             # answer with generic_nack (§3.3) and give up on the stream
-            for pdu in exc.pdus:
+            for pdu in getattr(exc, "pdus", ()):
                 self._handle(pdu, events, now)
             self.protocol_errors += 1
             seq = exc.sequence_number if exc.sequence_number is not None else 0
