@@ -595,3 +595,21 @@ def test_random_sequences_never_raise(role: str, steps: list[tuple[str, Any, int
         PduReader().feed(session.data_to_send())  # always well-formed
         deadline = session.next_deadline()
         assert deadline is None or deadline > 0
+
+
+def test_unencodable_request_raises_to_its_caller_and_registers_nothing() -> None:
+    esme = bound_esme()
+    with pytest.raises(engine.EncodeError) as info:
+        esme.send_request(engine.SubmitSm(destination_addr="1", esm_class=300), 0.0)
+    assert info.value.field == "esm_class"
+    assert esme.outstanding == 0 and esme.data_to_send() == b""
+    seq = esme.send_request(submit(), 0.0)
+    assert [p.sequence_number for p in sent(esme)] == [seq]
+
+
+def test_unencodable_response_raises_and_keeps_the_state() -> None:
+    smsc = Session("smsc")
+    feed(smsc, engine.BindTransceiver(sequence_number=1))
+    with pytest.raises(engine.EncodeError):
+        smsc.send_response(engine.BindTransceiverResp(sequence_number=1, system_id="x" * 40))
+    assert smsc.state is S.BINDING and smsc.data_to_send() == b""

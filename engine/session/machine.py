@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from engine._core import EnquireLink, GenericNack, PduReader, RequestPdu, Unbind, encode_many
+from engine._core import EnquireLink, GenericNack, PduReader, RequestPdu, Unbind, encode
 from engine.errors import DecodeError, SessionError, WindowFullError
 from engine.pdu.constants import CommandId, CommandStatus
 from engine.session.config import SessionConfig
@@ -84,7 +84,7 @@ class Session:
         # order is deadline order and the first entry is always the next to expire.
         self._outstanding: dict[int, tuple[Any, float]] = {}
         self._next_seq = 1
-        self._out: list[Any] = []
+        self._out: list[bytes] = []
         self._last_rx = now
         # the session's own enquire_link: its sequence_number and deadline (0 = none)
         self._probe_seq = 0
@@ -162,9 +162,11 @@ class Session:
             )
         seq = self._alloc_seq()
         pdu.sequence_number = seq
+        # encoded now, so that a value the codec refuses raises EncodeError (naming the
+        # field) to the caller of this request, before anything is registered
+        self._out.append(encode(pdu))
         if pdu.response_class is not None:
             self._outstanding[seq] = (pdu, now + self._response_timeout)
-        self._out.append(pdu)
         if cid in _BIND_IDS:
             self.bind_pdu = pdu
             self._set_state(_BINDING)
@@ -183,6 +185,7 @@ class Session:
             raise SessionError(f"send_response needs a response PDU, got {pdu.command_name}")
         if self._lost:
             raise SessionError(f"connection lost; cannot send {pdu.command_name}")
+        data = encode(pdu)  # EncodeError (naming the field) before any state change
         if cid in _BIND_RESP_IDS:
             if self.state is not _BINDING or self.role != "smsc":
                 raise SessionError(f"no bind to answer with {pdu.command_name}")
@@ -195,7 +198,7 @@ class Session:
                 self._set_state(BIND_STATES[cid & ~_RESP_BIT])
             else:
                 self._set_state(_OPEN)
-        self._out.append(pdu)
+        self._out.append(data)
 
     def send(self, pdu: Any, now: float) -> int | None:
         """Send any PDU: requests go to :meth:`send_request` (returns the sequence_number),
@@ -210,12 +213,16 @@ class Session:
         return self.send_request(Unbind(), now)
 
     def data_to_send(self) -> bytes:
-        """Every PDU queued since the last call, encoded in one buffer (b"" if none)."""
+        """Every PDU queued since the last call, in one buffer (b"" if none).
+
+        PDUs are encoded when queued (so that the caller of ``send_*`` gets the
+        EncodeError); this only joins them.
+        """
         out = self._out
         if not out:
             return b""
         self._out = []
-        return encode_many(out)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     # -- receiving --------------------------------------------------------------------
 
@@ -234,7 +241,7 @@ class Session:
                 self._handle(pdu, events, now)
             self.protocol_errors += 1
             seq = exc.sequence_number if exc.sequence_number is not None else 0
-            self._out.append(GenericNack(sequence_number=seq, command_status=_RINVCMDLEN))
+            self._out.append(encode(GenericNack(sequence_number=seq, command_status=_RINVCMDLEN)))
             events.append(ProtocolError(exc))
             events.append(PeerDead("framing error"))
             self._set_state(_CLOSED)
@@ -255,9 +262,9 @@ class Session:
             self._response(pdu, cid, events)
         elif cid in self._rx_ok:
             if cid == _ENQUIRE_LINK:
-                self._out.append(pdu.make_response())
+                self._out.append(encode(pdu.make_response()))
             elif cid == _UNBIND:
-                self._out.append(pdu.make_response())
+                self._out.append(encode(pdu.make_response()))
                 self._set_state(_CLOSED)
                 events.append(UnbindReceived())
             elif cid in _BIND_IDS:
@@ -275,11 +282,10 @@ class Session:
         self.protocol_errors += 1
         status = _RALYBND if cid in _BIND_IDS and self.state is not _OPEN else _RINVBNDSTS
         if pdu.response_class is not None:
-            self._out.append(pdu.make_response(command_status=status))
+            self._out.append(encode(pdu.make_response(command_status=status)))
         else:
-            self._out.append(
-                GenericNack(sequence_number=pdu.sequence_number, command_status=status)
-            )
+            nack = GenericNack(sequence_number=pdu.sequence_number, command_status=status)
+            self._out.append(encode(nack))
         events.append(
             ProtocolError(
                 SessionError(
@@ -297,7 +303,9 @@ class Session:
         cid = err.command_id
         if cid is not None and not cid & _RESP_BIT:
             seq = err.sequence_number if err.sequence_number is not None else 0
-            self._out.append(GenericNack(sequence_number=seq, command_status=err.command_status))
+            self._out.append(
+                encode(GenericNack(sequence_number=seq, command_status=err.command_status))
+            )
         events.append(ProtocolError(err))
 
     def _response(self, pdu: Any, cid: int, events: list[Event]) -> None:
@@ -375,7 +383,7 @@ class Session:
             seq = self._alloc_seq()
             self._probe_seq = seq
             self._probe_deadline = now + cfg.enquire_link_timeout
-            self._out.append(EnquireLink(sequence_number=seq))
+            self._out.append(encode(EnquireLink(sequence_number=seq)))
         return events
 
     def _die(self, reason: str, events: list[Event]) -> list[Event]:
