@@ -642,6 +642,8 @@ class EsmeClient:
         self._down_since: float | None = 0.0
         self._expire_handle: asyncio.TimerHandle | None = None
         self._idle: asyncio.Event | None = None
+        # the transmitting link's protocol while submit() may write at once (see _update_fast)
+        self._fast: _EsmeProtocol | None = None
         #: counters (read by tests and metrics)
         self.throttled_count = 0
         self.sent_count = 0
@@ -719,6 +721,7 @@ class EsmeClient:
 
     async def _abort(self) -> None:
         self._closing = True
+        self._fast = None
         if self._closed_event is not None:
             self._closed_event.set()
         for link in self._links:
@@ -745,6 +748,7 @@ class EsmeClient:
         loop = self._loop
         deadline = loop.time() + self.close_grace
         self._closing = True  # no new submits; no rebinds
+        self._fast = None
         assert self._idle is not None
         busy = self._queue or self._inflight or self._held
         if busy and self._tx is not None and self._tx.bound:
@@ -793,9 +797,22 @@ class EsmeClient:
         (do not share one PDU object between concurrent submits).  See the module
         docstring for errors and throttling.
         """
-        self._check_submit()
+        proto = self._fast
         loop = self._loop
-        fut: asyncio.Future[Pdu] = loop.create_future()
+        if proto is not None and not self._queue and proto.session.window_free > 0:
+            # Fast path: bound, not paused, no rate limit, nothing queued, a slot free.
+            now = loop.time()
+            seq = proto.session.send_request(pdu, now)  # EncodeError: nothing was sent
+            fut: asyncio.Future[Pdu] = loop.create_future()
+            self._order += 1
+            self._inflight[seq] = _FutureEntry(self._order, pdu, now, fut)
+            self.sent_count += 1
+            if not proto.flush_scheduled:
+                proto.flush_scheduled = True
+                loop.call_soon(proto.flush)
+            return await fut
+        self._check_submit()
+        fut = loop.create_future()
         self._order += 1
         self._queue.append(_FutureEntry(self._order, pdu, loop.time(), fut))
         self._pump()
@@ -921,6 +938,7 @@ class EsmeClient:
             self._pause_until = until
         if not self._paused:
             self._paused = True
+            self._fast = None
             log.info("link throttled by the carrier; pausing %.2f s", self.throttle_pause)
         if self._resume_handle is not None:
             self._resume_handle.cancel()
@@ -940,6 +958,7 @@ class EsmeClient:
 
     def _resume(self) -> None:
         self._paused = False
+        self._update_fast()
         if self._resume_handle is not None:
             self._resume_handle.cancel()
             self._resume_handle = None
@@ -948,8 +967,21 @@ class EsmeClient:
 
     # link up / down ---------------------------------------------------------------------
 
+    def _update_fast(self) -> None:
+        link = self._tx
+        ok = (
+            link is not None
+            and link.bound
+            and link.protocol is not None
+            and not self._paused
+            and not self._closing
+            and not self._interval
+        )
+        self._fast = link.protocol if ok and link is not None else None
+
     def _link_up(self, link: _Link) -> None:
         if link is self._tx:
+            self._update_fast()
             self._down_since = None
             if self._expire_handle is not None:
                 self._expire_handle.cancel()
@@ -959,6 +991,7 @@ class EsmeClient:
     def _link_down(self, link: _Link) -> None:
         if link is not self._tx:
             return
+        self._fast = None
         # Every request in flight was failed through RequestAborted; anything the session
         # did not report is failed here, so that nothing is dropped silently.
         if self._inflight:

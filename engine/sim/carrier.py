@@ -425,14 +425,7 @@ class SimCarrier:
 
 
 def _can_receive(conn: Any) -> bool:
-    return str(getattr(conn, "bind_type", "")).lower() in (
-        "receiver",
-        "transceiver",
-        "bind_receiver",
-        "bind_transceiver",
-        "rx",
-        "trx",
-    ) or "RX" in str(getattr(conn, "state", ""))
+    return conn.bind_type in ("receiver", "transceiver")
 
 
 def _text_preview(pdu: Any) -> str:
