@@ -1,0 +1,691 @@
+"""The asyncio SMPP 3.4 SMSC server: :class:`SmscServer`, :class:`SmscHandler`.
+
+An adapter around the sans-IO :class:`engine.session.Session` (role "smsc").  Each TCP
+connection is one :class:`SmscConnection` (an asyncio ``Protocol``): every read goes to
+``Session.receive_data`` in one call, the events are handled at once, and what the session
+has to send is written once per read (or once per loop iteration for answers that come
+later).  One loop timer per connection follows ``Session.next_deadline()``.
+
+The application subclasses :class:`SmscHandler`.  Every handler method may be a plain
+function or a coroutine function; plain results are answered in the same read.  A handler
+that raises gets ESME_RSYSERR answered and the exception logged; the server goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hmac
+import logging
+import ssl as _ssl
+from collections.abc import Mapping
+from typing import Any
+
+from engine._core import QuerySmResp
+from engine.errors import ConnectionLostError, ResponseTimeoutError, SessionError
+from engine.pdu.constants import CommandId, CommandStatus
+from engine.session import Session, SessionConfig, SessionState, events
+
+__all__ = ["SmscConnection", "SmscHandler", "SmscServer"]
+
+log = logging.getLogger("engine.aio.server")
+
+_ST = CommandStatus
+_ROK = 0
+_RSYSERR = int(_ST.ESME_RSYSERR)
+_RTHROTTLED = int(_ST.ESME_RTHROTTLED)
+_RBINDFAIL = int(_ST.ESME_RBINDFAIL)
+_RINVPASWD = int(_ST.ESME_RINVPASWD)
+_RINVSYSID = int(_ST.ESME_RINVSYSID)
+
+_SUBMIT_SM = int(CommandId.SUBMIT_SM)
+_SUBMIT_MULTI = int(CommandId.SUBMIT_MULTI)
+_DATA_SM = int(CommandId.DATA_SM)
+_QUERY_SM = int(CommandId.QUERY_SM)
+_CANCEL_SM = int(CommandId.CANCEL_SM)
+_REPLACE_SM = int(CommandId.REPLACE_SM)
+# the requests that count against max_submit_rate
+_RATED = frozenset({_SUBMIT_SM, _SUBMIT_MULTI, _DATA_SM})
+
+_BIND_TYPES = {
+    int(CommandId.BIND_TRANSMITTER): "transmitter",
+    int(CommandId.BIND_RECEIVER): "receiver",
+    int(CommandId.BIND_TRANSCEIVER): "transceiver",
+}
+_DELIVERABLE = frozenset({SessionState.BOUND_RX, SessionState.BOUND_TRX})
+_DUMMY_SECRET = b"\x00" * 16
+
+
+class SmscHandler:
+    """What the SMSC does with what ESMEs send.  Subclass it and override what you need.
+
+    Every method may be sync or ``async``.  Results:
+
+    - ``authenticate``: a command_status (0 accepts the bind);
+    - ``on_submit_sm`` / ``on_data_sm``: a message_id (str) or an error command_status (int);
+    - ``on_submit_multi``: a message_id, ``(message_id, unsuccess_smes)`` or a status;
+    - ``on_query_sm``: a :class:`engine.QuerySmResp` (its sequence_number is set for you)
+      or a status;
+    - ``on_cancel_sm`` / ``on_replace_sm``: a status.
+
+    The defaults refuse every message (ESME_RSUBMITFAIL, ESME_RQUERYFAIL,
+    ESME_RCANCELFAIL, ESME_RREPLACEFAIL), so nothing is accepted and then dropped.
+    """
+
+    server: SmscServer | None = None
+
+    def authenticate(self, bind: Any, peer: Any) -> Any:
+        """Default: constant-time check of system_id and password against the server's
+        ``credentials`` (every bind is accepted when the server has none)."""
+        if self.server is None:
+            return _RBINDFAIL
+        return self.server.check_credentials(bind.system_id, bind.password)
+
+    def on_bound(self, conn: SmscConnection) -> Any:
+        """A bind succeeded (``conn.system_id``, ``conn.bind_type`` are set)."""
+        return None
+
+    def on_unbound(self, conn: SmscConnection) -> Any:
+        """A bound connection ended (unbind, timeout or connection lost)."""
+        return None
+
+    def on_submit_sm(self, conn: SmscConnection, pdu: Any) -> Any:
+        """A submit_sm: return the message_id, or an error command_status."""
+        return int(_ST.ESME_RSUBMITFAIL)
+
+    def on_submit_multi(self, conn: SmscConnection, pdu: Any) -> Any:
+        """A submit_multi: message_id, (message_id, unsuccess_smes) or a command_status."""
+        return int(_ST.ESME_RSUBMITFAIL)
+
+    def on_data_sm(self, conn: SmscConnection, pdu: Any) -> Any:
+        """A data_sm: return the message_id, or an error command_status."""
+        return int(_ST.ESME_RSUBMITFAIL)
+
+    def on_query_sm(self, conn: SmscConnection, pdu: Any) -> Any:
+        """A query_sm: a QuerySmResp, or an error command_status."""
+        return int(_ST.ESME_RQUERYFAIL)
+
+    def on_cancel_sm(self, conn: SmscConnection, pdu: Any) -> Any:
+        """A cancel_sm: a command_status (0 = cancelled)."""
+        return int(_ST.ESME_RCANCELFAIL)
+
+    def on_replace_sm(self, conn: SmscConnection, pdu: Any) -> Any:
+        """A replace_sm: a command_status (0 = replaced)."""
+        return int(_ST.ESME_RREPLACEFAIL)
+
+
+def _response_for(pdu: Any, cid: int, result: Any) -> Any:
+    """The response PDU for a handler's result; TypeError when the result makes no sense."""
+    if type(result) is str:
+        if cid in _RATED:
+            return pdu.make_response(message_id=result)
+    elif isinstance(result, int) and not isinstance(result, bool):
+        if result == 0 and cid in _RATED:
+            raise TypeError(f"{pdu.command_name} accepted without a message_id")
+        return pdu.make_response(command_status=result)
+    elif cid == _SUBMIT_MULTI and isinstance(result, tuple) and len(result) == 2:
+        return pdu.make_response(message_id=result[0], unsuccess_smes=result[1])
+    elif cid == _QUERY_SM and isinstance(result, QuerySmResp):
+        result.sequence_number = pdu.sequence_number
+        return result
+    raise TypeError(f"handler returned {type(result).__name__} for {pdu.command_name}")
+
+
+class _TokenBucket:
+    """Submit rate limit of one bind: ``rate`` per second, bursts of ``max(1, rate)``."""
+
+    __slots__ = ("capacity", "last", "rate", "tokens")
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.last = now
+
+    def take(self, now: float) -> bool:
+        tokens = self.tokens + (now - self.last) * self.rate
+        self.last = now
+        if tokens > self.capacity:
+            tokens = self.capacity
+        if tokens >= 1.0:
+            self.tokens = tokens - 1.0
+            return True
+        self.tokens = tokens
+        return False
+
+
+class SmscConnection(asyncio.Protocol):
+    """One ESME connection to the :class:`SmscServer`.
+
+    Attributes: ``system_id`` and ``bind_type`` ("transmitter", "receiver",
+    "transceiver"; None before the bind), ``peer`` (the transport's peername), ``state``
+    (the session's :class:`SessionState`), ``session``.
+    """
+
+    def __init__(self, server: SmscServer) -> None:
+        self._server = server
+        self._handler = server.handler
+        self._loop = asyncio.get_running_loop()
+        self.session = Session("smsc", server.session_config, now=self._loop.time())
+        self.system_id: str | None = None
+        self.bind_type: str | None = None
+        self.peer: Any = None
+        self.transport: asyncio.Transport | None = None
+        self._bucket: _TokenBucket | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiters: dict[int, asyncio.Future[Any]] = {}
+        self._window_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = 0.0
+        self._flush_scheduled = False
+        self._now = self._loop.time()
+        self._closing = False
+        self._paused = False
+        self._registered_bound = False
+        self.closed: asyncio.Future[None] = self._loop.create_future()
+        self._dispatch = {
+            _SUBMIT_SM: self._handler.on_submit_sm,
+            _SUBMIT_MULTI: self._handler.on_submit_multi,
+            _DATA_SM: self._handler.on_data_sm,
+            _QUERY_SM: self._handler.on_query_sm,
+            _CANCEL_SM: self._handler.on_cancel_sm,
+            _REPLACE_SM: self._handler.on_replace_sm,
+        }
+
+    @property
+    def state(self) -> SessionState:
+        """The session's state."""
+        return self.session.state
+
+    def __repr__(self) -> str:
+        return (
+            f"<SmscConnection {self.peer} system_id={self.system_id!r}"
+            f" bind_type={self.bind_type} {self.state.name}>"
+        )
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        self._server._connections.add(self)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        self._now = now = self._loop.time()
+        evs = self.session.receive_data(data, now)
+        if evs:
+            self._handle_events(evs)
+        self._flush()
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for ev in self.session.connection_lost():
+            assert isinstance(ev, events.RequestAborted)
+            fut = self._waiters.pop(ev.request.sequence_number, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(
+                    ConnectionLostError(f"connection lost with {ev.request.command_name} in flight")
+                )
+        for waiter in self._window_waiters:
+            if not waiter.done():
+                waiter.set_exception(ConnectionLostError("connection lost"))
+        self._window_waiters.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        self._server._connections.discard(self)
+        if self._registered_bound:
+            self._registered_bound = False
+            self._server._unregister_bound(self)
+            self._call_hook(self._handler.on_unbound, "on_unbound")
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        data = self.session.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _schedule_flush(self) -> None:
+        # answers that come outside data_received are coalesced: one write per iteration
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def close(self) -> None:
+        """Write what is pending, then close the connection (no unbind)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self._flush()
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- timers -------------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        deadline = self.session.next_deadline()
+        if deadline is None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return
+        # deadlines only move later as traffic flows; re-arm only when one comes sooner
+        if self._timer is None or deadline < self._timer_when:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_when = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._now = now = max(self._loop.time(), self._timer_when)
+        evs = self.session.tick(now)
+        if evs:
+            self._handle_events(evs)
+        self._flush()
+        if not self._closing:
+            self._arm()
+
+    # -- events -------------------------------------------------------------------------
+
+    def _handle_events(self, evs: list[events.Event]) -> None:
+        request_received = events.RequestReceived
+        for ev in evs:
+            if type(ev) is request_received:
+                self._on_request(ev.pdu)  # type: ignore[attr-defined]
+            elif isinstance(ev, events.ResponseReceived):
+                self._resolve(ev.request, ev.response, None)
+            elif isinstance(ev, events.RequestTimedOut):
+                self._resolve(
+                    ev.request,
+                    None,
+                    ResponseTimeoutError(f"no response to {ev.request.command_name}"),
+                )
+            elif isinstance(ev, events.BindRequested):
+                self._on_bind(ev.pdu)
+            elif isinstance(ev, (events.UnbindReceived, events.Unbound)):
+                self._close_when_answered()
+            elif isinstance(ev, events.PeerDead):
+                log.info("closing %s: %s", self.peer, ev.reason)
+                self._closing = True
+                self.close()
+            elif isinstance(ev, events.ProtocolError):
+                log.debug("protocol error from %s: %s", self.peer, ev.error)
+
+    def _on_request(self, pdu: Any) -> None:
+        cid = pdu.command_id
+        if cid in _RATED and self._bucket is not None and not self._bucket.take(self._now):
+            self.session.send_response(pdu.make_response(command_status=_RTHROTTLED))
+            return
+        method = self._dispatch.get(cid)
+        if method is None:  # the session only passes what the state allows: not reached
+            self.session.send_response(pdu.make_response(command_status=_RSYSERR))
+            return
+        try:
+            result = method(self, pdu)
+        except Exception:
+            log.exception(
+                "handler %s failed on %s seq %d from %r",
+                method.__name__,
+                pdu.command_name,
+                pdu.sequence_number,
+                self.system_id,
+            )
+            self.session.send_response(pdu.make_response(command_status=_RSYSERR))
+            return
+        if hasattr(result, "__await__"):
+            self._spawn(self._answer_later(pdu, cid, result, method.__name__))
+        else:
+            self._answer(pdu, cid, result, method.__name__)
+
+    def _answer(self, pdu: Any, cid: int, result: Any, name: str) -> None:
+        try:
+            resp = _response_for(pdu, cid, result)
+            self.session.send_response(resp)
+        except SessionError:
+            raise
+        except Exception:
+            log.exception("handler %s gave a bad answer to %s", name, pdu.command_name)
+            self.session.send_response(pdu.make_response(command_status=_RSYSERR))
+
+    async def _answer_later(self, pdu: Any, cid: int, awaitable: Any, name: str) -> None:
+        try:
+            result = await awaitable
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "handler %s failed on %s seq %d from %r",
+                name,
+                pdu.command_name,
+                pdu.sequence_number,
+                self.system_id,
+            )
+            result = _RSYSERR
+        if self.transport is None or self.transport.is_closing():
+            return
+        with contextlib.suppress(SessionError):  # the connection went away meanwhile
+            self._answer(pdu, cid, result, name)
+            self._schedule_flush()
+
+    def _spawn(self, coro: Any) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        limit = self._server.max_inbound_queue
+        if not self._paused and len(self._tasks) >= limit and self.transport is not None:
+            # back-pressure: the application is behind; stop reading from this ESME
+            self._paused = True
+            self.transport.pause_reading()
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("connection task failed", exc_info=task.exception())
+        if self._paused and len(self._tasks) <= self._server.max_inbound_queue // 2:
+            self._paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+        if self._closing and not self._tasks:
+            self.close()
+
+    def _call_hook(self, hook: Any, name: str) -> None:
+        try:
+            result = hook(self)
+        except Exception:
+            log.exception("handler %s failed", name)
+            return
+        if hasattr(result, "__await__"):
+            task = self._loop.create_task(self._await_hook(result, name))
+            self._server._hook_tasks.add(task)
+            task.add_done_callback(self._server._hook_tasks.discard)
+
+    @staticmethod
+    async def _await_hook(awaitable: Any, name: str) -> None:
+        try:
+            await awaitable
+        except Exception:
+            log.exception("handler %s failed", name)
+
+    def _close_when_answered(self) -> None:
+        # after an unbind: answer what is still with the application, then close
+        self._closing = True
+        if not self._tasks:
+            self.close()
+        else:
+            self._loop.call_later(self._server.close_grace, self.close)
+
+    # -- binds --------------------------------------------------------------------------
+
+    def _on_bind(self, bind: Any) -> None:
+        try:
+            result = self._handler.authenticate(bind, self.peer)
+        except Exception:
+            log.exception("authenticate failed for system_id %r", bind.system_id)
+            result = _RSYSERR
+        if hasattr(result, "__await__"):
+            self._spawn(self._bind_later(bind, result))
+        else:
+            self._finish_bind(bind, result)
+
+    async def _bind_later(self, bind: Any, awaitable: Any) -> None:
+        try:
+            status = await awaitable
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("authenticate failed for system_id %r", bind.system_id)
+            status = _RSYSERR
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._finish_bind(bind, status)
+        self._schedule_flush()
+        self._arm()
+
+    def _finish_bind(self, bind: Any, status: Any) -> None:
+        if not isinstance(status, int) or isinstance(status, bool):
+            log.error("authenticate returned %r, not a command_status", type(status).__name__)
+            status = _RSYSERR
+        server = self._server
+        if status == _ROK and not server._may_bind(bind.system_id):
+            log.info("bind limit reached for system_id %r", bind.system_id)
+            status = _RBINDFAIL
+        self.session.send_response(
+            bind.make_response(system_id=server.system_id, command_status=status)
+        )
+        if status != _ROK:
+            log.info(
+                "bind refused (0x%08x) for system_id %r from %s", status, bind.system_id, self.peer
+            )
+            self._closing = True
+            self.close()
+            return
+        self.system_id = bind.system_id
+        self.bind_type = _BIND_TYPES[bind.command_id]
+        if server.max_submit_rate is not None:
+            self._bucket = _TokenBucket(server.max_submit_rate, self._loop.time())
+        self._registered_bound = True
+        server._register_bound(self)
+        self._call_hook(self._handler.on_bound, "on_bound")
+
+    # -- requests to the ESME -----------------------------------------------------------
+
+    def _resolve(self, request: Any, response: Any, exc: BaseException | None) -> None:
+        fut = self._waiters.pop(request.sequence_number, None)
+        if fut is not None and not fut.done():
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(response)
+        while self._window_waiters and self.session.window_free:
+            waiter = self._window_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+    async def send_request(self, pdu: Any) -> Any:
+        """Send a request (deliver_sm, data_sm, enquire_link, ...) and return its response.
+
+        Waits for a window slot.  Raises SessionError when the bind does not allow it,
+        ResponseTimeoutError, ConnectionLostError (outcome unknown for both).
+        """
+        session = self.session
+        while not session.window_free:
+            if self._closing:
+                raise ConnectionLostError("connection is closing")
+            waiter = self._loop.create_future()
+            self._window_waiters.append(waiter)
+            await waiter
+        if self._closing or self.transport is None:
+            raise ConnectionLostError("connection is closing")
+        seq = session.send_request(pdu, self._loop.time())
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        self._waiters[seq] = fut
+        self._schedule_flush()
+        self._arm()
+        return await fut
+
+    async def unbind(self, timeout: float = 5.0) -> None:
+        """Unbind, wait for unbind_resp (at most ``timeout`` seconds), close."""
+        if self.session.is_bound and not self._closing:
+            self.session.unbind(self._loop.time())
+            self._flush()
+            self._arm()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+        self.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+        except TimeoutError:  # the peer does not read: drop what is unwritten
+            self.abort()
+            await self.closed
+
+
+class SmscServer:
+    """An SMPP 3.4 SMSC listening on ``host:port`` (port 0 picks a free one; see ``port``).
+
+    - ``credentials``: system_id -> password checked in constant time by the default
+      :meth:`SmscHandler.authenticate` (unknown system_id: ESME_RINVSYSID, wrong password:
+      ESME_RINVPASWD).  None accepts every bind.
+    - ``max_binds_per_system_id``: a bind over the limit gets ESME_RBINDFAIL.
+    - ``max_submit_rate``: submit_sm, submit_multi and data_sm per second per bind
+      (token bucket, bursts of ``max(1, rate)``); above it ESME_RTHROTTLED.
+    - ``session_config``: window, timers (``inactivity_timeout`` closes idle sessions,
+      ``bind_timeout`` unbound ones), ``max_pdu_length``.
+    - ``max_inbound_queue``: handler calls still running per connection before the server
+      stops reading from it.
+    - ``close_grace``: seconds :meth:`close` and an unbind wait for answers in progress.
+    """
+
+    def __init__(
+        self,
+        handler: SmscHandler | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: Mapping[str, str] | None = None,
+        system_id: str = "SMSC",
+        max_binds_per_system_id: int | None = None,
+        max_submit_rate: float | None = None,
+        session_config: SessionConfig | None = None,
+        ssl: _ssl.SSLContext | None = None,
+        max_inbound_queue: int = 1000,
+        close_grace: float = 5.0,
+    ) -> None:
+        if max_binds_per_system_id is not None and max_binds_per_system_id < 1:
+            raise ValueError("max_binds_per_system_id must be >= 1 or None")
+        if max_submit_rate is not None and not max_submit_rate > 0:
+            raise ValueError("max_submit_rate must be > 0 or None")
+        if max_inbound_queue < 1:
+            raise ValueError("max_inbound_queue must be >= 1")
+        if len(system_id) > 15:
+            raise ValueError("system_id must be at most 15 characters (SMPP 3.4 §4.1.2)")
+        self.handler = handler if handler is not None else SmscHandler()
+        self.handler.server = self
+        self.host = host
+        self._port = port
+        self._credentials = (
+            {k.encode(): v.encode() for k, v in credentials.items()}
+            if credentials is not None
+            else None
+        )
+        self.system_id = system_id
+        self.max_binds_per_system_id = max_binds_per_system_id
+        self.max_submit_rate = max_submit_rate
+        self.session_config = session_config if session_config is not None else SessionConfig()
+        self.ssl = ssl
+        self.max_inbound_queue = max_inbound_queue
+        self.close_grace = close_grace
+        self._server: asyncio.Server | None = None
+        self._connections: set[SmscConnection] = set()
+        self._bound: dict[str, list[SmscConnection]] = {}
+        self._rr: dict[str, int] = {}
+        self._hook_tasks: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:  # no credentials here
+        return f"<SmscServer {self.host}:{self._port} system_id={self.system_id!r}>"
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on (after :meth:`start`)."""
+        return self._port
+
+    async def start(self) -> None:
+        """Start listening."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SmscConnection(self), self.host, self._port, ssl=self.ssl
+        )
+        sock = self._server.sockets[0]
+        self._port = sock.getsockname()[1]
+        log.info("SMSC %r listening on %s:%d", self.system_id, self.host, self._port)
+
+    async def close(self) -> None:
+        """Stop listening, unbind every bound ESME (waiting up to ``close_grace``), close."""
+        if self._server is not None:
+            self._server.close()
+        conns = list(self._connections)
+        if conns:
+            await asyncio.gather(
+                *(c.unbind(timeout=self.close_grace) for c in conns), return_exceptions=True
+            )
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        if self._hook_tasks:
+            await asyncio.gather(*self._hook_tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> SmscServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- binds ---------------------------------------------------------------------------
+
+    def check_credentials(self, system_id: str, password: str) -> int:
+        """ESME_ROK, ESME_RINVSYSID or ESME_RINVPASWD; compares in constant time."""
+        if self._credentials is None:
+            return _ROK
+        expected = self._credentials.get(system_id.encode())
+        given = password.encode()
+        if expected is None:
+            hmac.compare_digest(given, _DUMMY_SECRET)  # same work for unknown ids
+            return _RINVSYSID
+        return _ROK if hmac.compare_digest(given, expected) else _RINVPASWD
+
+    def _may_bind(self, system_id: str) -> bool:
+        limit = self.max_binds_per_system_id
+        return limit is None or len(self._bound.get(system_id, ())) < limit
+
+    def _register_bound(self, conn: SmscConnection) -> None:
+        assert conn.system_id is not None
+        self._bound.setdefault(conn.system_id, []).append(conn)
+
+    def _unregister_bound(self, conn: SmscConnection) -> None:
+        assert conn.system_id is not None
+        conns = self._bound.get(conn.system_id)
+        if conns is not None:
+            with contextlib.suppress(ValueError):
+                conns.remove(conn)
+            if not conns:
+                del self._bound[conn.system_id]
+
+    # -- the application's side ----------------------------------------------------------
+
+    def connections(self, system_id: str | None = None) -> list[SmscConnection]:
+        """Open connections (bound to ``system_id`` when given)."""
+        if system_id is None:
+            return list(self._connections)
+        return list(self._bound.get(system_id, ()))
+
+    async def deliver(self, system_id: str, pdu: Any, timeout: float | None = None) -> Any:
+        """Send ``pdu`` (deliver_sm or data_sm) to a receiver or transceiver bound as
+        ``system_id`` (round robin over several) and return its response.
+
+        Raises SessionError when none is bound, TimeoutError after ``timeout`` seconds
+        (None: the session's response_timeout applies), and what
+        :meth:`SmscConnection.send_request` raises.
+        """
+        targets = [c for c in self._bound.get(system_id, ()) if c.state in _DELIVERABLE]
+        if not targets:
+            raise SessionError(f"no receiver or transceiver bound as system_id {system_id!r}")
+        i = self._rr.get(system_id, 0)
+        self._rr[system_id] = i + 1
+        conn = targets[i % len(targets)]
+        if timeout is None:
+            return await conn.send_request(pdu)
+        return await asyncio.wait_for(conn.send_request(pdu), timeout)
