@@ -494,7 +494,8 @@ class _Link:
         for ev in evs:
             self.on_event(ev)
         if was_bound:
-            log.warning("%s: connection lost: %r", self.name, exc)
+            if not self.client._closing:
+                log.warning("%s: connection lost: %r", self.name, exc)
             self.client._link_down(self)
 
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from engine._core import DeliverSm, Pdu
 from engine.aio.server import SmscConnection, SmscHandler, SmscServer
-from engine.errors import SessionError
+from engine.errors import SessionError, SmppError
 from engine.pdu.constants import CommandStatus, EsmClass
 from engine.receipts import build_receipt_text
 from engine.session import SessionConfig
@@ -191,6 +191,7 @@ class SimCarrier:
         self.binds = 0
         self.receipts_sent = 0
         self.receipts_failed = 0
+        self.receipt_retry_interval = 1.0
         self.accepted = 0
         self._random = random.Random(seed)
         self._prefix = os.urandom(3).hex().upper()
@@ -265,7 +266,11 @@ class SimCarrier:
         self.accepted += 1
         if self.record:
             self.received.append(SubmitRecord(conn.system_id, pdu, mid, _ROK))
-        if self.receipt_delay is not None and pdu.registered_delivery & 0x03:
+        if (
+            self.receipt_delay is not None
+            and pdu.registered_delivery & 0x03
+            and hasattr(pdu, "destination_addr")  # submit_multi: no receipts (not simulated)
+        ):
             self._schedule_receipt(conn.system_id, pdu, mid)
         return mid
 
@@ -281,8 +286,8 @@ class SimCarrier:
             if f.drop_after <= 0:
                 f.drop_after = None
                 log.info("fault: dropping the connection of %s", conn.system_id)
-                conn.close()
-                return _RSYSERR  # not written: the connection is gone
+                conn.abort()
+                return _RSYSERR  # never written: the connection is gone
         if f.silent:
             return asyncio.get_running_loop().create_future()  # never answered
         if f.throttle_next > 0:
@@ -346,10 +351,13 @@ class SimCarrier:
             await asyncio.sleep(self.receipt_delay)
         for attempt in range(5):
             try:
-                await self.server.deliver(system_id, receipt)
-            except (TimeoutError, SessionError, ConnectionError) as exc:
+                resp = await self.server.deliver(system_id, receipt)
+            except (TimeoutError, SmppError, ConnectionError) as exc:
                 log.info("receipt to %s not delivered (%s); retry %d", system_id, exc, attempt)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(self.receipt_retry_interval)
+                continue
+            if resp.command_status:  # the ESME refused it (e.g. ESME_RX_T_APPN): retry
+                await asyncio.sleep(self.receipt_retry_interval)
                 continue
             self.receipts_sent += 1
             return
@@ -429,7 +437,7 @@ def _can_receive(conn: Any) -> bool:
 
 
 def _text_preview(pdu: Any) -> str:
-    raw = pdu.short_message or b""
+    raw = getattr(pdu, "short_message", b"") or b""
     if pdu.esm_class & 0x40 and raw:
         raw = raw[1 + raw[0] :]
     try:
