@@ -45,6 +45,7 @@ from engine._core import (
     encode_many,
 )
 from engine.aio.client import EsmeClient, LinkDownError
+from engine.aio.server import SmscConnection, SmscHandler, SmscServer
 from engine.errors import (
     BindError,
     ConnectionLostError,
@@ -57,6 +58,7 @@ from engine.errors import (
     SessionError,
     SmppError,
     StoreError,
+    WindowFullError,
 )
 from engine.pdu.constants import (
     CommandId,
@@ -78,6 +80,7 @@ from engine.receipts import (
     parse_receipt_text,
     receipt_from_pdu,
 )
+from engine.session import Session, SessionConfig, SessionState
 from engine.text import (
     TextPlan,
     build_deliver_sms,
@@ -144,8 +147,14 @@ __all__ = [
     "RequestPdu",
     "ResponsePdu",
     "ResponseTimeoutError",
+    "Session",
+    "SessionConfig",
     "SessionError",
+    "SessionState",
     "SmppError",
+    "SmscConnection",
+    "SmscHandler",
+    "SmscServer",
     "StoreError",
     "SubmitMulti",
     "SubmitMultiResp",
@@ -156,6 +165,7 @@ __all__ = [
     "Ton",
     "Unbind",
     "UnbindResp",
+    "WindowFullError",
     "build_deliver_sms",
     "build_receipt_text",
     "build_submit_sms",
