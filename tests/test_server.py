@@ -500,3 +500,24 @@ async def test_bad_server_arguments() -> None:
 async def _until(cond: Any) -> None:
     while not cond():
         await asyncio.sleep(0.01)
+
+
+def test_serves_under_uvloop() -> None:
+    import uvloop  # in the [test] extras: the benchmarks run the server on it
+
+    async def scenario() -> tuple[int, str, int]:
+        handler = Recorder()
+        async with SmscServer(handler, credentials=CREDS) as server:
+            esme = await RawEsme.connect(server.port)
+            bound = await esme.bind()
+            resp = await esme.request(submit())
+            task = asyncio.create_task(server.deliver("acme", engine.DeliverSm()))
+            got = await esme.recv()
+            esme.send(got.make_response())
+            delivered = await asyncio.wait_for(task, GUARD)
+            esme.writer.transport.abort()
+            RawEsme.opened.clear()
+            return bound.command_status, resp.message_id, delivered.command_status
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(scenario()) == (0, "m1", 0)

@@ -207,8 +207,8 @@ class SmscConnection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses; they have its methods
+        self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
         self._server._connections.add(self)
         self._arm()
