@@ -259,17 +259,13 @@ def run_worker(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def start_sim() -> subprocess.Popen[str]:
+def start_sim(use_uvloop: bool) -> subprocess.Popen[str]:
     cmd = [
         sys.executable, "-m", "engine.sim", "--port", "0", "--no-record",
         "--receipt-delay", "-1", "--enquire-link-interval", "3600",
     ]  # fmt: skip
-    try:
-        import uvloop  # noqa: F401
-
+    if use_uvloop:
         cmd.append("--uvloop")
-    except ImportError:
-        pass
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -278,6 +274,14 @@ def start_sim() -> subprocess.Popen[str]:
         raise SystemExit(f"the simulated carrier did not start: {line!r}")
     proc.port = int(line.rsplit(":", 1)[1])  # type: ignore[attr-defined]
     return proc
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def run_one(
@@ -305,6 +309,9 @@ def main() -> None:
     p.add_argument("--windows", default="1,10,64")
     p.add_argument("--clients", default="ours,ours-batch,smpp34,smpplib")
     p.add_argument("--profile", metavar="KIND", help="cProfile KIND at window 64 only")
+    p.add_argument(
+        "--sim-loop", choices=("uvloop", "asyncio"), default="uvloop", help="the carrier's loop"
+    )
     # worker mode (internal)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--window", type=int, default=64, help=argparse.SUPPRESS)
@@ -320,7 +327,7 @@ def main() -> None:
     warmup = 0.3 if args.quick else 0.5
     windows = [int(w) for w in args.windows.split(",")]
     clients = args.clients.split(",")
-    sim = start_sim()
+    sim = start_sim(args.sim_loop == "uvloop" and _has_uvloop())
     try:
         if args.profile:
             path = f"/tmp/bench_smpp_profile_{args.profile}.txt"
@@ -331,6 +338,8 @@ def main() -> None:
         print(
             f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load"
             f" {os.getloadavg()[0]:.2f}; {seconds:.0f} s per run; carrier pid {sim.pid}"
+            f" on {args.sim_loop if _has_uvloop() else 'asyncio'}; our client on"
+            f" {'uvloop' if _has_uvloop() else 'asyncio'}"
         )
         print(f"{'client':<11} {'window':>6} {'msg/s':>9} {'client CPU':>10} {'sim CPU':>8}")
         results: dict[tuple[str, int], dict[str, Any]] = {}

@@ -68,9 +68,18 @@ class Faults:
     error_status: int | None = None
     error_fraction: float = 1.0
     silent: bool = False
+    _on: bool = field(default=False, init=False, repr=False, compare=False)
 
-    def active(self) -> bool:
-        """True when any switch is on (the carrier then takes its slow path)."""
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Keep a cached "any switch on" flag so that the carrier's hot path reads one bool.
+        object.__setattr__(self, name, value)
+        if name != "_on" and "silent" in self.__dict__:
+            object.__setattr__(self, "_on", self._compute())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_on", self._compute())
+
+    def _compute(self) -> bool:
         return bool(
             self.throttle_rate
             or self.throttle_fraction
@@ -81,6 +90,11 @@ class Faults:
             or self.error_status is not None
             or self.silent
         )
+
+    def active(self) -> bool:
+        """True when any switch is on (the carrier then takes its slow path).  Assign the
+        attributes (``delay_by_dest`` included) rather than mutating them in place."""
+        return self._on or bool(self.delay_by_dest)
 
 
 class SubmitRecord:
@@ -133,7 +147,8 @@ class _SimHandler(SmscHandler):
 
     def on_submit_sm(self, conn: SmscConnection, pdu: Any) -> Any:
         c = self.carrier
-        if c._faulty:
+        f = c.faults
+        if f._on or f.delay_by_dest:
             return c._faulted(conn, pdu)
         return c._accept(conn, pdu)
 
@@ -250,7 +265,8 @@ class SimCarrier:
 
     @property
     def _faulty(self) -> bool:
-        return self.faults.active()
+        f = self.faults
+        return f._on or bool(f.delay_by_dest)
 
     def clear_faults(self) -> None:
         """Turn every fault switch off."""
