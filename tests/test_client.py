@@ -35,6 +35,7 @@ class FakeSmsc:
         self.password = password
         self.accepted: list[str] = []  # destination_addr in the order accepted
         self.throttle_once: set[str] = set()  # destinations answered ESME_RTHROTTLED once
+        self.queue_full_once: set[str] = set()  # destinations answered ESME_RMSGQFUL once
         self.hold: dict[str, asyncio.Event] = {}  # destinations answered when the event is set
         self.silent: set[str] = set()  # destinations never answered
         self.drop_after: int | None = None  # close after this many submit_sm
@@ -135,6 +136,10 @@ class FakeSmsc:
         if dest in self.throttle_once:
             self.throttle_once.discard(dest)
             writer.write(encode(pdu.make_response(command_status=CommandStatus.ESME_RTHROTTLED)))
+            return
+        if dest in self.queue_full_once:
+            self.queue_full_once.discard(dest)
+            writer.write(encode(pdu.make_response(command_status=CommandStatus.ESME_RMSGQFUL)))
             return
         if dest in self.hold:
             ev = self.hold[dest]
@@ -371,3 +376,56 @@ async def test_single_direction_binds(bind_type: str) -> None:
                 await c.submit(sm("x"))
         else:
             assert (await asyncio.wait_for(c.submit(sm("x")), HANG_GUARD)).message_id == "id-x"
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
+    from engine.aio.client import backoff_delay
+
+    lows = [backoff_delay(a, 0.5, 30.0, 0.0) for a in range(10)]
+    highs = [backoff_delay(a, 0.5, 30.0, 0.999999) for a in range(10)]
+    assert lows[:4] == [0.25, 0.5, 1.0, 2.0]
+    assert lows[-1] == 15.0 and highs[-1] == pytest.approx(30.0)
+    assert all(lo < hi for lo, hi in zip(lows, highs, strict=True))
+    assert backoff_delay(10_000, 0.5, 30.0, 0.5) == 22.5  # no overflow
+
+
+async def test_msgqful_pauses_like_throttling() -> None:
+    async with FakeSmsc() as smsc, client_for(smsc, window=1, throttle_pause=0.05) as c:
+        smsc.queue_full_once = {"q"}
+        rs = await asyncio.wait_for(c.submit_many([sm("q"), sm("r")]), HANG_GUARD)
+        assert [r.message_id for r in rs] == ["id-q", "id-r"]  # type: ignore[union-attr]
+        assert c.throttled_count == 1 and smsc.accepted == ["q", "r"]
+
+
+async def test_cancelled_queued_submit_is_never_sent() -> None:
+    async with FakeSmsc() as smsc, client_for(smsc, window=1) as c:
+        gate = asyncio.Event()
+        smsc.hold["first"] = gate
+        first = asyncio.ensure_future(c.submit(sm("first")))
+        second = asyncio.ensure_future(c.submit(sm("second")))
+        await wait_until(lambda: c.in_flight == 1 and c.queued == 1, "one sent, one queued")
+        second.cancel()
+        gate.set()
+        await asyncio.wait_for(first, HANG_GUARD)
+        third = await asyncio.wait_for(c.submit(sm("third")), HANG_GUARD)
+        assert third.message_id == "id-third"
+        assert smsc.accepted == ["first", "third"]
+
+
+async def test_submit_before_start_and_start_against_nothing() -> None:
+    c = EsmeClient("127.0.0.1", 9, system_id="a", password="b", connect_timeout=0.3)
+    with pytest.raises(engine.SessionError, match="start"):
+        await c.submit(sm("x"))
+    with pytest.raises(LinkDownError, match="last error"):
+        await asyncio.wait_for(c.start(), HANG_GUARD)
+
+
+async def test_no_rebind_closes_and_refuses_new_submits() -> None:
+    async with FakeSmsc() as smsc:
+        c = client_for(smsc, rebind=False)
+        async with c:
+            smsc.drop_all()
+            await wait_until(lambda: not c.bound, "link down")
+            with pytest.raises(engine.SessionError, match="closed"):
+                await c.submit(sm("x"))
+            assert c.binds == 1

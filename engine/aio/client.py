@@ -68,14 +68,11 @@ _RX_T_APPN = int(CommandStatus.ESME_RX_T_APPN)
 # Bind answers that another attempt with the same credentials will not fix: start() raises
 # them at once instead of retrying until connect_timeout.
 _PERMANENT_BIND_FAILURES = frozenset(
-    int(s)
-    for s in (
-        CommandStatus.ESME_RINVPASWD,
-        CommandStatus.ESME_RINVSYSID,
-        CommandStatus.ESME_RINVSYSTYP,
-        CommandStatus.ESME_RALYBND,
-    )
-    if hasattr(CommandStatus, s.name)
+    {
+        int(CommandStatus.ESME_RINVPASWD),
+        int(CommandStatus.ESME_RINVSYSID),
+        int(CommandStatus.ESME_RINVSYSTYP),
+    }
 )
 
 # Field limits of the bind PDUs (SMPP 3.4 §4.1.1, lengths without the terminating NUL).
@@ -319,6 +316,7 @@ class _Link:
         self.inbound: collections.deque[Pdu] = collections.deque()
         self.worker: asyncio.Task[None] | None = None
         self.binds = 0  # successful binds so far (tests and metrics read it)
+        self.last_error: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<_Link {self.name} bound={self.bound}>"
@@ -333,11 +331,13 @@ class _Link:
             try:
                 proto = await self._connect_and_bind()
             except BindError as exc:
+                self.last_error = exc
                 if not self.first.done() and exc.command_status in _PERMANENT_BIND_FAILURES:
                     self.first.set_exception(exc)
                     return
                 log.warning("%s: bind refused: %s", self.name, exc)
             except (TimeoutError, OSError, SessionError) as exc:
+                self.last_error = exc
                 log.warning("%s: connect/bind failed: %r", self.name, exc)
             if proto is not None:
                 attempt = 0
@@ -347,10 +347,10 @@ class _Link:
                 await proto.lost
                 if client._closing or not client.rebind:
                     return
-            # Exponential back-off with "equal jitter": half the step fixed, half random.
-            step = min(client.backoff_max, client.backoff_initial * (2.0**attempt))
+            delay = backoff_delay(
+                attempt, client.backoff_initial, client.backoff_max, random.random()
+            )
             attempt += 1
-            delay = step / 2.0 + random.uniform(0.0, step / 2.0)
             log.info("%s: rebinding in %.2f s", self.name, delay)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(client._closed_event.wait(), delay)
@@ -626,6 +626,7 @@ class EsmeClient:
         self._tx: _Link | None = None
         self._started = False
         self._closing = False
+        self._close_started = False
         self._closed_event: asyncio.Event | None = None  # type: ignore[assignment]
         self._queue: collections.deque[_Entry] = collections.deque()
         self._inflight: dict[int, _Entry] = {}
@@ -711,10 +712,12 @@ class EsmeClient:
                 self.connect_timeout,
             )
         except TimeoutError:
+            errors = [repr(link.last_error) for link in self._links if link.last_error]
             await self._abort()
             raise LinkDownError(
                 f"EsmeClient.start: not bound to {self.host}:{self.port} within"
                 f" connect_timeout={self.connect_timeout} s"
+                + (f" (last error: {'; '.join(errors)})" if errors else "")
             ) from None
         except BaseException:
             await self._abort()
@@ -738,14 +741,15 @@ class EsmeClient:
                 link.first.cancel()
             elif not link.first.cancelled():
                 link.first.exception()  # retrieved: no "never retrieved" log
-        self._fail_queued("client closed before the PDU was sent")
+        self._fail_queued("client closed")
 
     async def close(self) -> None:
         """Graceful close: finish what is queued and in flight (up to ``close_grace``
         seconds), unbind, close.  What is left then fails: queued PDUs with
         :class:`LinkDownError` (never sent), in-flight ones with ConnectionLostError."""
-        if not self._started or self._closing:
+        if not self._started or self._close_started:
             return
+        self._close_started = True
         loop = self._loop
         deadline = loop.time() + self.close_grace
         self._closing = True  # no new submits; no rebinds
@@ -757,7 +761,7 @@ class EsmeClient:
             self._check_idle()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - loop.time()))
-        self._fail_queued("client closed before the PDU was sent")
+        self._fail_queued("client closed")
         waits = []
         for link in self._links:
             proto = link.protocol
@@ -1048,12 +1052,23 @@ class EsmeClient:
         self._requeue_held()
         queue = self._queue
         while queue:
-            queue.popleft().fail(LinkDownError(f"{why}; it was not sent"))
+            queue.popleft().fail(LinkDownError(f"{why}; the PDU was not sent"))
         if self._inflight and all(link.protocol is None for link in self._links):
             leftover = list(self._inflight.values())
             self._inflight.clear()
             for entry in leftover:
                 entry.fail(ConnectionLostError(f"{why}: outcome unknown"))
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float, u: float) -> float:
+    """Seconds to wait before rebind attempt ``attempt`` (0 for the first after a failure).
+
+    Exponential back-off with "equal jitter": the step doubles from ``initial`` up to
+    ``maximum``; half of it is fixed and half is ``u`` (uniform in [0, 1)) times the other
+    half, so that many clients dropped at once do not come back in step.
+    """
+    step = min(maximum, initial * (2.0 ** min(attempt, 60)))
+    return step / 2.0 + u * step / 2.0
 
 
 def _order_key(entry: _Entry) -> int:
