@@ -176,8 +176,7 @@ async def worker_smpp34(args: argparse.Namespace) -> dict[str, Any]:
 def worker_smpplib(args: argparse.Namespace) -> dict[str, Any]:
     import logging
 
-    import smpplib.client
-    import smpplib.consts
+    import smpplib.client  # type: ignore[import-untyped]
 
     logging.getLogger("smpplib").setLevel(logging.WARNING)
     meter = Meter(args.sim_pid)

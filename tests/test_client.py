@@ -85,8 +85,9 @@ class FakeSmsc:
                 data = await reader.read(65536)
                 if not data:
                     return
-                for pdu in framer.feed(data):
-                    assert not isinstance(pdu, Exception), pdu
+                for item in framer.feed(data):
+                    assert not isinstance(item, Exception), item
+                    pdu: Any = item
                     cid = pdu.command_id
                     if cid in (
                         CommandId.BIND_TRANSMITTER,

@@ -80,7 +80,7 @@ async def test_every_bind_type(sim: SimCarrier, bind_type: Any) -> None:
     got: list[bytes] = []
     async with client_for(sim, bind_type=bind_type, on_deliver=lambda p: got.append(
         p.short_message)) as c:  # fmt: skip
-        kinds = sorted(conn.bind_type for conn in sim.connections("esme"))
+        kinds = sorted(str(conn.bind_type) for conn in sim.connections("esme"))
         expected = {"pair": ["receiver", "transmitter"]}.get(bind_type, [bind_type])
         assert kinds == expected
         if bind_type != "receiver":

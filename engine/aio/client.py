@@ -313,7 +313,7 @@ class _Link:
         self.first: asyncio.Future[None] = client._loop.create_future()
         self.bind_waiter: asyncio.Future[Any] | None = None
         self.unbind_waiter: asyncio.Future[None] | None = None
-        self.inbound: collections.deque[Pdu] = collections.deque()
+        self.inbound: collections.deque[Any] = collections.deque()
         self.worker: asyncio.Task[None] | None = None
         self.binds = 0  # successful binds so far (tests and metrics read it)
         self.last_error: BaseException | None = None
@@ -352,7 +352,8 @@ class _Link:
             )
             attempt += 1
             log.info("%s: rebinding in %.2f s", self.name, delay)
-            with contextlib.suppress(asyncio.TimeoutError):
+            assert client._closed_event is not None
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(client._closed_event.wait(), delay)
 
     async def _connect_and_bind(self) -> _EsmeProtocol:
@@ -795,12 +796,13 @@ class EsmeClient:
         if self._tx is None:
             raise SessionError("EsmeClient: a receiver bind cannot send requests")
 
-    async def submit(self, pdu: RequestPdu) -> Pdu:
+    async def submit(self, pdu: RequestPdu) -> Any:
         """Send one request (submit_sm, data_sm, query_sm, ...) and return its response.
 
-        Waits for a window slot.  The PDU's ``sequence_number`` is assigned by the session
-        (do not share one PDU object between concurrent submits).  See the module
-        docstring for errors and throttling.
+        The result is the response PDU: its class matches the request (SubmitSmResp for
+        submit_sm, ...) or is GenericNack.  Waits for a window slot.  The PDU's
+        ``sequence_number`` is assigned by the session (do not share one PDU object
+        between concurrent submits).  See the module docstring for errors and throttling.
         """
         proto = self._fast
         loop = self._loop
@@ -808,7 +810,7 @@ class EsmeClient:
             # Fast path: bound, not paused, no rate limit, nothing queued, a slot free.
             now = loop.time()
             seq = proto.session.send_request(pdu, now)  # EncodeError: nothing was sent
-            fut: asyncio.Future[Pdu] = loop.create_future()
+            fut: asyncio.Future[Any] = loop.create_future()
             self._order += 1
             self._inflight[seq] = _FutureEntry(self._order, pdu, now, fut)
             self.sent_count += 1
@@ -823,7 +825,7 @@ class EsmeClient:
         self._pump()
         return await fut
 
-    async def submit_many(self, pdus: Iterable[RequestPdu]) -> list[Pdu | Exception]:
+    async def submit_many(self, pdus: Iterable[RequestPdu]) -> list[Any]:
         """Send several requests in order, through the window; return, in the same order,
         each one's response or the exception that ended it (as ``submit`` would raise)."""
         self._check_submit()

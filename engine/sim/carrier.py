@@ -281,18 +281,18 @@ class SimCarrier:
         mid = f"{self._prefix}{next(self._ids):010X}"
         self.accepted += 1
         if self.record:
-            self.received.append(SubmitRecord(conn.system_id, pdu, mid, _ROK))
+            self.received.append(SubmitRecord(conn.system_id or "", pdu, mid, _ROK))
         if (
             self.receipt_delay is not None
             and pdu.registered_delivery & 0x03
             and hasattr(pdu, "destination_addr")  # submit_multi: no receipts (not simulated)
         ):
-            self._schedule_receipt(conn.system_id, pdu, mid)
+            self._schedule_receipt(conn.system_id or "", pdu, mid)
         return mid
 
     def _refuse(self, conn: SmscConnection, pdu: Any, status: int) -> int:
         if self.record:
-            self.received.append(SubmitRecord(conn.system_id, pdu, "", status))
+            self.received.append(SubmitRecord(conn.system_id or "", pdu, "", status))
         return status
 
     def _faulted(self, conn: SmscConnection, pdu: Any) -> Any:
