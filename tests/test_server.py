@@ -110,6 +110,8 @@ class Recorder(SmscHandler):
             raise RuntimeError("handler bug")
         if text == b"bad type":
             return 3.5
+        if text == b"long id":
+            return "x" * 70  # over the 64 octets of message_id
         return f"m{len(self.submits)}"
 
     async def on_data_sm(self, conn: SmscConnection, pdu: Any) -> Any:
@@ -292,9 +294,16 @@ async def test_handler_exception_answers_rsyserr_and_server_goes_on(
     caplog.set_level(logging.ERROR, logger="engine.aio.server")
     esme = await RawEsme.connect(server.port)
     await esme.bind()
-    esme.send(submit(b"boom"), submit(b"bad type"), engine.DataSm(destination_addr="boom"))
-    rs = await esme.recv_n(3)
-    assert [r.command_status for r in rs] == [ST.ESME_RSYSERR] * 3
+    esme.send(
+        submit(b"boom"),
+        submit(b"bad type"),
+        engine.DataSm(destination_addr="boom"),
+        submit(b"long id"),
+        submit(b"fine"),
+    )
+    rs = sorted(await esme.recv_n(5), key=lambda r: r.sequence_number)
+    assert [r.command_status for r in rs] == [ST.ESME_RSYSERR] * 4 + [0]
+    assert rs[4].message_id == "m4"  # the 4th submit_sm the handler saw
     assert "handler bug" in caplog.text and "async handler bug" in caplog.text
     ok = await esme.request(submit(b"fine"))
     assert ok.command_status == 0 and ok.message_id.startswith("m")

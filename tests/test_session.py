@@ -613,3 +613,18 @@ def test_unencodable_response_raises_and_keeps_the_state() -> None:
     with pytest.raises(engine.EncodeError):
         smsc.send_response(engine.BindTransceiverResp(sequence_number=1, system_id="x" * 40))
     assert smsc.state is S.BINDING and smsc.data_to_send() == b""
+
+
+def test_send_responses_all_or_nothing() -> None:
+    smsc = bound_smsc()
+    evs = feed(smsc, *(engine.SubmitSm(sequence_number=s, destination_addr="1") for s in (5, 6)))
+    reqs = [e.pdu for e in evs if isinstance(e, events.RequestReceived)]
+    good = reqs[0].make_response(message_id="a")
+    too_long = reqs[1].make_response(message_id="x" * 70)
+    with pytest.raises(engine.EncodeError):
+        smsc.send_responses([good, too_long])
+    with pytest.raises(SessionError, match="bind_transceiver_resp"):
+        smsc.send_responses([good, engine.BindTransceiverResp(sequence_number=1)])
+    assert smsc.data_to_send() == b""
+    smsc.send_responses([good, reqs[1].make_response(message_id="b")])
+    assert [(p.sequence_number, p.message_id) for p in sent(smsc)] == [(5, "a"), (6, "b")]

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine._core import QuerySmResp
-from engine.errors import ConnectionLostError, ResponseTimeoutError, SessionError
+from engine.errors import ConnectionLostError, EncodeError, ResponseTimeoutError, SessionError
 from engine.pdu.constants import CommandId, CommandStatus
 from engine.session import Session, SessionConfig, SessionState, events
 
@@ -301,64 +301,96 @@ class SmscConnection(asyncio.Protocol):
     # -- events -------------------------------------------------------------------------
 
     def _handle_events(self, evs: list[events.Event]) -> None:
+        # the hot loop: one submit_sm -> handler -> submit_sm_resp per iteration, inlined;
+        # the responses of one read are encoded together at the end
         request_received = events.RequestReceived
+        dispatch = self._dispatch
+        out: list[Any] = []
+        append = out.append
         for ev in evs:
-            if type(ev) is request_received:
-                self._on_request(ev.pdu)  # type: ignore[attr-defined]
-            elif isinstance(ev, events.ResponseReceived):
-                self._resolve(ev.request, ev.response, None)
-            elif isinstance(ev, events.RequestTimedOut):
-                self._resolve(
-                    ev.request,
-                    None,
-                    ResponseTimeoutError(f"no response to {ev.request.command_name}"),
+            if type(ev) is not request_received:
+                if out:  # keep the order of what the session queues itself
+                    self._send_all(out)
+                    out.clear()
+                self._other_event(ev)
+                continue
+            pdu = ev.pdu  # type: ignore[attr-defined]
+            cid = pdu.command_id
+            if cid in _RATED and self._bucket is not None and not self._bucket.take(self._now):
+                append(pdu.make_response(command_status=_RTHROTTLED))
+                continue
+            method = dispatch.get(cid, self._unexpected)
+            try:
+                result = method(self, pdu)
+                if type(result) is str and cid in _RATED:
+                    # the class directly: ~4x cheaper than make_response(**fields)
+                    append(
+                        pdu.response_class(sequence_number=pdu.sequence_number, message_id=result)
+                    )
+                    continue
+            except Exception:
+                log.exception(
+                    "handler %s failed on %s seq %d from %r",
+                    getattr(method, "__name__", method),
+                    pdu.command_name,
+                    pdu.sequence_number,
+                    self.system_id,
                 )
-            elif isinstance(ev, events.BindRequested):
-                self._on_bind(ev.pdu)
-            elif isinstance(ev, (events.UnbindReceived, events.Unbound)):
-                self._close_when_answered()
-            elif isinstance(ev, events.PeerDead):
-                log.info("closing %s: %s", self.peer, ev.reason)
-                self._closing = True
-                self.close()
-            elif isinstance(ev, events.ProtocolError):
-                log.debug("protocol error from %s: %s", self.peer, ev.error)
+                append(pdu.make_response(command_status=_RSYSERR))
+                continue
+            if hasattr(result, "__await__"):
+                self._spawn(self._answer_later(pdu, cid, result, method.__name__))
+            else:
+                append(self._response(pdu, cid, result, method.__name__))
+        if out:
+            self._send_all(out)
 
-    def _on_request(self, pdu: Any) -> None:
-        cid = pdu.command_id
-        if cid in _RATED and self._bucket is not None and not self._bucket.take(self._now):
-            self.session.send_response(pdu.make_response(command_status=_RTHROTTLED))
-            return
-        method = self._dispatch.get(cid)
-        if method is None:  # the session only passes what the state allows: not reached
-            self.session.send_response(pdu.make_response(command_status=_RSYSERR))
-            return
+    def _send_all(self, out: list[Any]) -> None:
         try:
-            result = method(self, pdu)
-        except Exception:
-            log.exception(
-                "handler %s failed on %s seq %d from %r",
-                method.__name__,
-                pdu.command_name,
-                pdu.sequence_number,
-                self.system_id,
-            )
-            self.session.send_response(pdu.make_response(command_status=_RSYSERR))
-            return
-        if hasattr(result, "__await__"):
-            self._spawn(self._answer_later(pdu, cid, result, method.__name__))
-        else:
-            self._answer(pdu, cid, result, method.__name__)
+            self.session.send_responses(out)
+        except EncodeError:
+            # one of them has a value the codec refuses (e.g. a message_id over 64
+            # octets): answer that one with ESME_RSYSERR, the others as they are
+            for resp in out:
+                try:
+                    self.session.send_response(resp)
+                except EncodeError as exc:
+                    log.error("cannot encode %s: %s", resp.command_name, exc)
+                    self.session.send_response(
+                        type(resp)(sequence_number=resp.sequence_number, command_status=_RSYSERR)
+                    )
 
-    def _answer(self, pdu: Any, cid: int, result: Any, name: str) -> None:
+    def _response(self, pdu: Any, cid: int, result: Any, name: str) -> Any:
         try:
-            resp = _response_for(pdu, cid, result)
-            self.session.send_response(resp)
-        except SessionError:
-            raise
+            return _response_for(pdu, cid, result)
         except Exception:
             log.exception("handler %s gave a bad answer to %s", name, pdu.command_name)
-            self.session.send_response(pdu.make_response(command_status=_RSYSERR))
+            return pdu.make_response(command_status=_RSYSERR)
+
+    @staticmethod
+    def _unexpected(conn: SmscConnection, pdu: Any) -> int:
+        # the session passes on only what an SMSC handles (states.py); kept as a guard
+        return _RSYSERR
+
+    def _other_event(self, ev: events.Event) -> None:
+        if isinstance(ev, events.ResponseReceived):
+            self._resolve(ev.request, ev.response, None)
+        elif isinstance(ev, events.RequestTimedOut):
+            self._resolve(
+                ev.request,
+                None,
+                ResponseTimeoutError(f"no response to {ev.request.command_name}"),
+            )
+        elif isinstance(ev, events.BindRequested):
+            self._on_bind(ev.pdu)
+        elif isinstance(ev, (events.UnbindReceived, events.Unbound)):
+            self._close_when_answered()
+        elif isinstance(ev, events.PeerDead):
+            log.info("closing %s: %s", self.peer, ev.reason)
+            self._closing = True
+            self.close()
+        elif isinstance(ev, events.ProtocolError):
+            log.debug("protocol error from %s: %s", self.peer, ev.error)
 
     async def _answer_later(self, pdu: Any, cid: int, awaitable: Any, name: str) -> None:
         try:
@@ -377,7 +409,7 @@ class SmscConnection(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         with contextlib.suppress(SessionError):  # the connection went away meanwhile
-            self._answer(pdu, cid, result, name)
+            self._send_all([self._response(pdu, cid, result, name)])
             self._schedule_flush()
 
     def _spawn(self, coro: Any) -> None:

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from engine._core import EnquireLink, GenericNack, PduReader, RequestPdu, Unbind, encode
+from engine._core import (
+    EnquireLink,
+    GenericNack,
+    PduReader,
+    RequestPdu,
+    Unbind,
+    encode,
+    encode_many,
+)
 from engine.errors import DecodeError, SessionError, WindowFullError
 from engine.pdu.constants import CommandId, CommandStatus
 from engine.session.config import SessionConfig
@@ -47,6 +55,16 @@ _RALYBND = int(CommandStatus.ESME_RALYBND)
 _RINVCMDLEN = int(CommandStatus.ESME_RINVCMDLEN)
 _BIND_IDS = frozenset(int(c) for c in BINDS)
 _BIND_RESP_IDS = frozenset(int(c) | _RESP_BIT for c in BINDS)
+
+_NOTHING: frozenset[int] = frozenset()
+# requests the session answers or acts on itself, never passed on as RequestReceived
+_SESSION_OWNED = frozenset({_ENQUIRE_LINK, _UNBIND, *_BIND_IDS})
+# plain responses the application sends (bind responses change the state: slow path)
+_PLAIN_RESPONSES = frozenset(
+    int(c) for c in CommandId if int(c) & _RESP_BIT and int(c) not in _BIND_RESP_IDS
+)
+# responses matched to requests on the fast path (bind and unbind ones change the state)
+_PLAIN_MATCHED = _PLAIN_RESPONSES - {int(CommandId.UNBIND_RESP), _GENERIC_NACK}
 
 _OPEN = SessionState.OPEN
 _BINDING = SessionState.BINDING
@@ -105,10 +123,15 @@ class Session:
         self.state = state
         role = self.role
         self._tx_ok = allowed_requests(role, state, sending=True)
-        if state is not _UNBINDING:
+        if state is _CLOSED:
+            self._rx_ok = self._rx_plain = _NOTHING
+        elif state is not _UNBINDING:
             # while unbinding we keep accepting what the bound state accepted: the peer
             # may have sent it before it saw our unbind
             self._rx_ok = allowed_requests(role, state, sending=False)
+            self._rx_plain = self._rx_ok - _SESSION_OWNED
+        # responses the application may send without a state change (binds' are checked)
+        self._resp_ok = _NOTHING if self._lost else _PLAIN_RESPONSES
 
     @property
     def outstanding(self) -> int:
@@ -181,6 +204,9 @@ class Session:
         command_status is 0, else back to OPEN.
         """
         cid = pdu.command_id
+        if cid in self._resp_ok:  # the common case: any response but a bind's
+            self._out.append(encode(pdu))
+            return
         if not cid & _RESP_BIT:
             raise SessionError(f"send_response needs a response PDU, got {pdu.command_name}")
         if self._lost:
@@ -199,6 +225,19 @@ class Session:
             else:
                 self._set_state(_OPEN)
         self._out.append(data)
+
+    def send_responses(self, pdus: list[Any]) -> None:
+        """Queue several plain responses (not bind responses) with one encode call.
+
+        All or nothing: raises SessionError if one is not a plain response (or the
+        connection is lost) and EncodeError if one cannot be encoded, before any is queued.
+        """
+        ok = self._resp_ok
+        for pdu in pdus:
+            if pdu.command_id not in ok:
+                raise SessionError(f"send_responses takes plain responses, got {pdu.command_name}")
+        if pdus:
+            self._out.append(encode_many(pdus))
 
     def send(self, pdu: Any, now: float) -> int | None:
         """Send any PDU: requests go to :meth:`send_request` (returns the sequence_number),
@@ -246,9 +285,23 @@ class Session:
             events.append(PeerDead("framing error"))
             self._set_state(_CLOSED)
             return events
-        handle = self._handle
+        # fast path: requests the state lets through to the application, and responses
+        # to what we sent; anything else (and every state change) goes to _handle
+        outstanding = self._outstanding
         for pdu in pdus:
-            handle(pdu, events, now)
+            if not isinstance(pdu, Exception):
+                cid = pdu.command_id
+                if cid in self._rx_plain:
+                    events.append(RequestReceived(pdu))
+                    continue
+                if cid in _PLAIN_MATCHED:
+                    seq = pdu.sequence_number
+                    entry = outstanding.get(seq)
+                    if entry is not None and cid == entry[0].command_id | _RESP_BIT:
+                        del outstanding[seq]
+                        events.append(ResponseReceived(entry[0], pdu))
+                        continue
+            self._handle(pdu, events, now)
         return events
 
     def _handle(self, pdu: Any, events: list[Event], now: float) -> None:
@@ -310,7 +363,7 @@ class Session:
 
     def _response(self, pdu: Any, cid: int, events: list[Event]) -> None:
         seq = pdu.sequence_number
-        entry = self._outstanding.pop(seq, None)
+        entry = self._outstanding.get(seq)
         if entry is None:
             if seq == self._probe_seq and seq:
                 self._probe_seq = 0  # our enquire_link was answered
@@ -322,7 +375,6 @@ class Session:
         if cid != (rcid | _RESP_BIT) and cid != _GENERIC_NACK:
             # a response of the wrong type for this sequence_number: keep waiting for the
             # right one (or the timeout); report it
-            self._outstanding[seq] = entry
             self.protocol_errors += 1
             events.append(
                 ProtocolError(
@@ -330,6 +382,7 @@ class Session:
                 )
             )
             return
+        del self._outstanding[seq]
         if rcid in _BIND_IDS:
             if self.state is _BINDING:
                 if pdu.command_status == 0 and cid != _GENERIC_NACK:
