@@ -65,6 +65,8 @@ _ROK = int(CommandStatus.ESME_ROK)
 _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
 _MSGQFUL = int(CommandStatus.ESME_RMSGQFUL)
 _RX_T_APPN = int(CommandStatus.ESME_RX_T_APPN)
+# answers that pause the whole link (SMPP 3.4 §5.1.3: throttled, message queue full)
+_PAUSING = frozenset({_THROTTLED, _MSGQFUL})
 # Bind answers that another attempt with the same credentials will not fix: start() raises
 # them at once instead of retrying until connect_timeout.
 _PERMANENT_BIND_FAILURES = frozenset(
@@ -221,11 +223,20 @@ class _EsmeProtocol(asyncio.Protocol):
     def handle_events(self, evs: list[Any]) -> None:
         client = self.client
         link = self.link
+        pop = client._inflight.pop
         pumped = False
         for ev in evs:
             t = type(ev)
             if t is _ResponseReceived:
-                client._on_response(ev.response)
+                # inlined EsmeClient._on_response (the hot path: one per submit)
+                resp = ev.response
+                entry = pop(resp.sequence_number, None)
+                if entry is not None:
+                    status = resp.command_status
+                    if status in _PAUSING:
+                        client._throttled(entry)
+                    else:
+                        entry.ok(resp)
                 pumped = True
             elif t is _RequestReceived:
                 link.on_request(ev.pdu)
@@ -806,7 +817,9 @@ class EsmeClient:
         """
         proto = self._fast
         loop = self._loop
-        if proto is not None and not self._queue and proto.session.window_free > 0:
+        # len(_inflight) is the session's outstanding count: the session's own enquire_link
+        # is outside the window, and bind/unbind are never in flight while submits are.
+        if proto is not None and not self._queue and len(self._inflight) < self.window:
             # Fast path: bound, not paused, no rate limit, nothing queued, a slot free.
             now = loop.time()
             seq = proto.session.send_request(pdu, now)  # EncodeError: nothing was sent
@@ -901,7 +914,7 @@ class EsmeClient:
         if entry is None:
             return  # our bind/unbind/enquire_link, or a late one the session let through
         status = resp.command_status
-        if status == _THROTTLED or status == _MSGQFUL:  # noqa: SIM109 (two compares beat a tuple)
+        if status in _PAUSING:
             self._throttled(entry)
         else:
             entry.ok(resp)
