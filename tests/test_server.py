@@ -497,6 +497,30 @@ async def test_hanging_async_handler_cancelled_on_close(
     assert caplog.text == ""
 
 
+async def test_connection_limit(handler: Recorder) -> None:
+    async with SmscServer(handler, max_connections=1) as server:
+        first = await RawEsme.connect(server.port)
+        assert (await first.bind()).command_status == 0
+        second = await RawEsme.connect(server.port)
+        assert await second.closed_by_server()
+        assert (await first.request(submit())).command_status == 0
+        first.close()
+
+
+async def test_reading_pauses_while_the_esme_does_not_read(server: SmscServer) -> None:
+    esme = await RawEsme.connect(server.port)
+    await esme.bind()
+    (conn,) = server.connections("acme")
+    transport: Any = conn.transport
+    assert transport.is_reading()
+    conn.pause_writing()  # what asyncio calls at the write buffer's high-water mark
+    assert not transport.is_reading()
+    conn.resume_writing()
+    assert transport.is_reading()
+    assert (await esme.request(submit())).command_status == 0
+    esme.close()
+
+
 async def test_bad_server_arguments() -> None:
     with pytest.raises(ValueError, match="max_binds_per_system_id"):
         SmscServer(max_binds_per_system_id=0)
@@ -504,6 +528,8 @@ async def test_bad_server_arguments() -> None:
         SmscServer(max_submit_rate=0)
     with pytest.raises(ValueError, match="system_id"):
         SmscServer(system_id="x" * 16)
+    with pytest.raises(ValueError, match="max_connections"):
+        SmscServer(max_connections=0)
 
 
 async def _until(cond: Any) -> None:

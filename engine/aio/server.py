@@ -181,7 +181,8 @@ class SmscConnection(asyncio.Protocol):
         self._flush_scheduled = False
         self._now = self._loop.time()
         self._closing = False
-        self._paused = False
+        self._paused = False  # reading paused: too many handler calls in progress
+        self._write_paused = False  # reading paused: the peer does not read
         self._registered_bound = False
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self._dispatch = {
@@ -210,8 +211,31 @@ class SmscConnection(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses; they have its methods
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
-        self._server._connections.add(self)
+        server = self._server
+        if (
+            server.max_connections is not None
+            and len(server._connections) >= server.max_connections
+        ):
+            log.warning(
+                "connection limit %d reached; closing %s", server.max_connections, self.peer
+            )
+            self._closing = True
+            transport.close()
+            return
+        server._connections.add(self)
         self._arm()
+
+    def pause_writing(self) -> None:
+        # the ESME does not read its answers: stop taking requests from it until it does,
+        # so that its unread answers cannot grow without bound
+        self._write_paused = True
+        if self.transport is not None and not self._paused:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self.transport is not None and not self._paused and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         self._now = now = self._loop.time()
@@ -428,8 +452,9 @@ class SmscConnection(asyncio.Protocol):
             log.error("connection task failed", exc_info=task.exception())
         if self._paused and len(self._tasks) <= self._server.max_inbound_queue // 2:
             self._paused = False
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.resume_reading()
+            transport = self.transport
+            if transport is not None and not transport.is_closing() and not self._write_paused:
+                transport.resume_reading()
         if self._closing and not self._tasks:
             self.close()
 
@@ -578,7 +603,11 @@ class SmscServer:
       ``bind_timeout`` unbound ones), ``max_pdu_length``.
     - ``max_inbound_queue``: handler calls still running per connection before the server
       stops reading from it.
+    - ``max_connections``: open connections at most; more are closed at once.
     - ``close_grace``: seconds :meth:`close` and an unbind wait for answers in progress.
+
+    Reading from a connection also pauses while the ESME does not read its answers
+    (asyncio's write buffer high-water mark), so no input grows memory without bound.
     """
 
     def __init__(
@@ -594,6 +623,7 @@ class SmscServer:
         session_config: SessionConfig | None = None,
         ssl: _ssl.SSLContext | None = None,
         max_inbound_queue: int = 1000,
+        max_connections: int | None = 1000,
         close_grace: float = 5.0,
     ) -> None:
         if max_binds_per_system_id is not None and max_binds_per_system_id < 1:
@@ -602,6 +632,8 @@ class SmscServer:
             raise ValueError("max_submit_rate must be > 0 or None")
         if max_inbound_queue < 1:
             raise ValueError("max_inbound_queue must be >= 1")
+        if max_connections is not None and max_connections < 1:
+            raise ValueError("max_connections must be >= 1 or None")
         if len(system_id) > 15:
             raise ValueError("system_id must be at most 15 characters (SMPP 3.4 §4.1.2)")
         self.handler = handler if handler is not None else SmscHandler()
@@ -619,6 +651,7 @@ class SmscServer:
         self.session_config = session_config if session_config is not None else SessionConfig()
         self.ssl = ssl
         self.max_inbound_queue = max_inbound_queue
+        self.max_connections = max_connections
         self.close_grace = close_grace
         self._server: asyncio.Server | None = None
         self._connections: set[SmscConnection] = set()
