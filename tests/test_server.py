@@ -369,6 +369,22 @@ async def test_deliver_round_robin_and_error_status(server: SmscServer) -> None:
     b.close()
 
 
+async def test_alert_notification_and_enquire_link_to_the_esme(server: SmscServer) -> None:
+    esme = await RawEsme.connect(server.port)
+    await esme.bind(engine.BindReceiver)
+    (conn,) = server.connections("acme")
+    assert await conn.send_request(engine.AlertNotification(source_addr="1555")) is None
+    alert = await esme.recv()
+    assert alert.command_name == "alert_notification" and alert.source_addr == "1555"
+    probe = asyncio.create_task(conn.send_request(engine.EnquireLink()))
+    el = await esme.recv()
+    esme.send(el.make_response())
+    assert (await asyncio.wait_for(probe, GUARD)).command_name == "enquire_link_resp"
+    with pytest.raises(SessionError):  # a receiver bind takes no submit_sm from the SMSC
+        await conn.send_request(engine.SubmitSm())
+    esme.close()
+
+
 async def test_deliver_in_flight_when_connection_drops(server: SmscServer) -> None:
     rx = await RawEsme.connect(server.port)
     await rx.bind(engine.BindReceiver)

@@ -553,7 +553,8 @@ class SmscConnection(asyncio.Protocol):
                 break
 
     async def send_request(self, pdu: Any) -> Any:
-        """Send a request (deliver_sm, data_sm, enquire_link, ...) and return its response.
+        """Send a request (deliver_sm, data_sm, enquire_link, ...) and return its response
+        (None for alert_notification, which has none).
 
         Waits for a window slot.  Raises SessionError when the bind does not allow it,
         ResponseTimeoutError, ConnectionLostError (outcome unknown for both).
@@ -568,6 +569,9 @@ class SmscConnection(asyncio.Protocol):
         if self._closing or self.transport is None:
             raise ConnectionLostError("connection is closing")
         seq = session.send_request(pdu, self._loop.time())
+        if pdu.response_class is None:  # alert_notification, outbind: nothing comes back
+            self._schedule_flush()
+            return None
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._waiters[seq] = fut
         self._schedule_flush()
