@@ -153,6 +153,9 @@ def _peer_may_send(role: str, state: SessionState, name: str) -> bool:
     """Table 2-1 of SMPP 3.4, from the point of view of the session receiving."""
     if name == "enquire_link":
         return True  # answered in every state (lenient before the bind)
+    if state is S.UNBINDING:
+        # we sent unbind from BOUND_TRX; what the peer sent before seeing it is still taken
+        state = S.BOUND_TRX
     if role == "smsc":  # the peer is an ESME
         if state is S.OPEN:
             return name in BINDS
@@ -181,6 +184,11 @@ def _session_in(role: str, state: SessionState) -> Session:
             s.send_request(engine.BindTransceiver(), 0.0)
         sent(s)
         return s
+    if state is S.UNBINDING:
+        s = _session_in(role, S.BOUND_TRX)
+        s.unbind(0.0)
+        sent(s)
+        return s
     bind = {
         S.BOUND_TX: engine.BindTransmitter,
         S.BOUND_RX: engine.BindReceiver,
@@ -189,7 +197,7 @@ def _session_in(role: str, state: SessionState) -> Session:
     return bound_smsc(bind) if role == "smsc" else bound_esme(bind)
 
 
-STATES = [S.OPEN, S.BINDING, S.BOUND_TX, S.BOUND_RX, S.BOUND_TRX]
+STATES = [S.OPEN, S.BINDING, S.BOUND_TX, S.BOUND_RX, S.BOUND_TRX, S.UNBINDING]
 
 
 @pytest.mark.parametrize("role", ["esme", "smsc"])
