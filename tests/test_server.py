@@ -537,6 +537,31 @@ async def test_reading_pauses_while_the_esme_does_not_read(server: SmscServer) -
     esme.close()
 
 
+async def test_reading_pauses_while_handlers_are_behind() -> None:
+    release = asyncio.Event()
+    started: list[int] = []
+
+    class Slow(SmscHandler):
+        async def on_submit_sm(self, conn: SmscConnection, pdu: Any) -> Any:
+            started.append(pdu.sequence_number)
+            await release.wait()
+            return f"s{pdu.sequence_number}"
+
+    async with SmscServer(Slow(), max_inbound_queue=2) as server:
+        esme = await RawEsme.connect(server.port)
+        await esme.bind()
+        (conn,) = server.connections()
+        transport: Any = conn.transport
+        esme.send(*[submit() for _ in range(5)])
+        await asyncio.wait_for(_until(lambda: len(started) >= 2), GUARD)
+        assert not transport.is_reading()  # the application is behind: stop reading
+        release.set()
+        rs = await esme.recv_n(5)
+        assert sorted(r.message_id for r in rs) == [f"s{n}" for n in range(2, 7)]
+        assert transport.is_reading()
+        esme.close()
+
+
 async def test_bad_server_arguments() -> None:
     with pytest.raises(ValueError, match="max_binds_per_system_id"):
         SmscServer(max_binds_per_system_id=0)
