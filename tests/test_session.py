@@ -636,3 +636,73 @@ def test_send_responses_all_or_nothing() -> None:
     assert smsc.data_to_send() == b""
     smsc.send_responses([good, reqs[1].make_response(message_id="b")])
     assert [(p.sequence_number, p.message_id) for p in sent(smsc)] == [(5, "a"), (6, "b")]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ops=st.lists(
+        st.tuples(
+            # unbind is rare so that most runs carry traffic for a while
+            st.sampled_from(
+                ["esme_submit"] * 3
+                + ["smsc_deliver"] * 2
+                + ["to_smsc", "to_esme"] * 4
+                + ["tick"] * 2
+                + ["unbind"]
+            ),
+            st.integers(0, 64),
+        ),
+        max_size=80,
+    ),
+    answer=st.booleans(),
+)
+def test_every_request_ends_in_exactly_one_outcome(
+    ops: list[tuple[str, int]], answer: bool
+) -> None:
+    """Two sessions talking over a byte pipe cut at random places: each request either
+    gets its response, times out or is aborted -- exactly one of these, never silence."""
+    cfg = SessionConfig(window=3, response_timeout=15.0, enquire_link_interval=8.0)
+    esme, smsc = bound_esme(config=cfg), bound_smsc(config=cfg)
+    now = 0.0
+    pipes = {"to_smsc": b"", "to_esme": b""}
+    sent_reqs: list[Any] = []
+    outcomes: dict[int, int] = {}
+
+    def react(session: Session, evs: list[events.Event]) -> None:
+        for ev in evs:
+            if isinstance(ev, events.BindRequested):
+                session.send_response(ev.pdu.make_response(system_id="S"))
+            elif isinstance(ev, events.RequestReceived) and answer:
+                session.send_response(ev.pdu.make_response(message_id="m"))
+            elif isinstance(
+                ev, (events.ResponseReceived, events.RequestTimedOut, events.RequestAborted)
+            ):
+                outcomes[id(ev.request)] = outcomes.get(id(ev.request), 0) + 1
+
+    for op, n in ops:
+        pipes["to_smsc"] += esme.data_to_send()
+        pipes["to_esme"] += smsc.data_to_send()
+        if op in ("esme_submit", "smsc_deliver"):
+            session = esme if op == "esme_submit" else smsc
+            pdu = submit() if op == "esme_submit" else engine.DeliverSm(destination_addr="1")
+            try:
+                session.send_request(pdu, now)
+            except SessionError:
+                continue
+            sent_reqs.append(pdu)
+        elif op in pipes:
+            chunk, pipes[op] = pipes[op][:n], pipes[op][n:]
+            target = smsc if op == "to_smsc" else esme
+            react(target, target.receive_data(chunk, now))
+        elif op == "tick":
+            now += n % 20
+            react(esme, esme.tick(now))
+            react(smsc, smsc.tick(now))
+        else:
+            session = esme if n % 2 == 0 else smsc
+            if session.is_bound:
+                session.unbind(now)
+    react(esme, esme.connection_lost())
+    react(smsc, smsc.connection_lost())
+    assert all(outcomes.get(id(r)) == 1 for r in sent_reqs), (len(sent_reqs), outcomes)
+    assert esme.outstanding == 0 and smsc.outstanding == 0
