@@ -57,6 +57,8 @@ _BIND_IDS = frozenset(int(c) for c in BINDS)
 _BIND_RESP_IDS = frozenset(int(c) | _RESP_BIT for c in BINDS)
 
 _NOTHING: frozenset[int] = frozenset()
+# link control may always be sent, however full the window: one can always unbind
+_OUTSIDE_WINDOW = frozenset({_ENQUIRE_LINK, _UNBIND, *_BIND_IDS})
 # requests the session answers or acts on itself, never passed on as RequestReceived
 _SESSION_OWNED = frozenset({_ENQUIRE_LINK, _UNBIND, *_BIND_IDS})
 # plain responses the application sends (bind responses change the state: slow path)
@@ -167,7 +169,8 @@ class Session:
     def send_request(self, pdu: RequestPdu, now: float) -> int:
         """Queue a request; assign and return its sequence_number.
 
-        Raises WindowFullError when ``window_free`` is 0, SessionError when the state does
+        Raises WindowFullError when ``window_free`` is 0 (bind, unbind and enquire_link are
+        exempt: link control is always possible), SessionError when the state does
         not allow this request (e.g. submit_sm before the bind, deliver_sm from an ESME,
         submit_sm on a receiver bind).  A bind moves OPEN -> BINDING, an unbind moves the
         bound state to UNBINDING.
@@ -178,7 +181,7 @@ class Session:
                 f"{self.role} may not send {pdu.command_name} in state {self.state.name}",
                 command_status=_RINVBNDSTS,
             )
-        if len(self._outstanding) >= self._window:
+        if len(self._outstanding) >= self._window and cid not in _OUTSIDE_WINDOW:
             raise WindowFullError(
                 f"window of {self._window} outstanding requests is full",
                 command_status=int(CommandStatus.ESME_RTHROTTLED),
