@@ -385,6 +385,25 @@ async def test_alert_notification_and_enquire_link_to_the_esme(server: SmscServe
     esme.close()
 
 
+async def test_deliver_skips_a_bind_whose_window_is_full(handler: Recorder) -> None:
+    async with SmscServer(handler, session_config=SessionConfig(window=1)) as server:
+        stuck, ok = await RawEsme.connect(server.port), await RawEsme.connect(server.port)
+        await stuck.bind(engine.BindReceiver)
+        await ok.bind(engine.BindReceiver)
+        first = asyncio.create_task(server.deliver("acme", engine.DeliverSm(short_message=b"1")))
+        assert (await stuck.recv()).short_message == b"1"  # never answered
+        for text in (b"2", b"3", b"4"):
+            task = asyncio.create_task(server.deliver("acme", engine.DeliverSm(short_message=text)))
+            got = await ok.recv()
+            assert got.short_message == text
+            ok.send(got.make_response())
+            assert (await asyncio.wait_for(task, GUARD)).command_status == 0
+        assert not first.done()
+        first.cancel()
+        stuck.close()
+        ok.close()
+
+
 async def test_deliver_in_flight_when_connection_drops(server: SmscServer) -> None:
     rx = await RawEsme.connect(server.port)
     await rx.bind(engine.BindReceiver)

@@ -245,7 +245,8 @@ class SmscServer:
 
     async def deliver(self, system_id: str, pdu: Any, timeout: float | None = None) -> Any:
         """Send ``pdu`` (deliver_sm or data_sm) to a receiver or transceiver bound as
-        ``system_id`` (round robin over several) and return its response.
+        ``system_id`` (round robin over several, skipping those whose window is full)
+        and return its response.
 
         Raises SessionError when none is bound, TimeoutError after ``timeout`` seconds
         (None: the session's response_timeout applies), and what
@@ -256,7 +257,15 @@ class SmscServer:
             raise SessionError(f"no receiver or transceiver bound as system_id {system_id!r}")
         i = self._rr.get(system_id, 0)
         self._rr[system_id] = i + 1
-        conn = targets[i % len(targets)]
+        n = len(targets)
+        # round robin, skipping binds whose window is full (a slow ESME must not hold up
+        # deliveries another bind could take now); all full: wait on the one in turn
+        conn = targets[i % n]
+        for k in range(n):
+            candidate = targets[(i + k) % n]
+            if candidate.session.window_free:
+                conn = candidate
+                break
         if timeout is None:
             return await conn.send_request(pdu)
         return await asyncio.wait_for(conn.send_request(pdu), timeout)
