@@ -209,6 +209,7 @@ async def test_password_not_logged(server: SmscServer, caplog: pytest.LogCapture
     assert (await esme2.bind()).command_status == 0
     assert "hunter2x" not in caplog.text and "secret" not in caplog.text
     assert "secret" not in repr(server) and "secret" not in repr(server.connections()[0])
+    assert "secret" not in str(vars(server))  # kept as digests only
     esme2.close()
 
 

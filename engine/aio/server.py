@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import logging
 import ssl as _ssl
@@ -35,7 +36,11 @@ _RBINDFAIL = int(_ST.ESME_RBINDFAIL)
 _RINVPASWD = int(_ST.ESME_RINVPASWD)
 _RINVSYSID = int(_ST.ESME_RINVSYSID)
 _DELIVERABLE = frozenset({SessionState.BOUND_RX, SessionState.BOUND_TRX})
-_DUMMY_SECRET = b"\x00" * 16
+_DUMMY_DIGEST = b"\x00" * 32
+
+
+def _digest(password: str) -> bytes:
+    return hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest()
 
 
 class SmscHandler:
@@ -146,10 +151,10 @@ class SmscServer:
         self.handler.server = self
         self.host = host
         self._port = port
+        # passwords kept only as digests: equal-length values for compare_digest, so the
+        # comparison leaks neither content nor length
         self._credentials = (
-            {k.encode(): v.encode() for k, v in credentials.items()}
-            if credentials is not None
-            else None
+            {k: _digest(v) for k, v in credentials.items()} if credentials is not None else None
         )
         self.system_id = system_id
         self.max_binds_per_system_id = max_binds_per_system_id
@@ -211,10 +216,10 @@ class SmscServer:
         """ESME_ROK, ESME_RINVSYSID or ESME_RINVPASWD; compares in constant time."""
         if self._credentials is None:
             return _ROK
-        expected = self._credentials.get(system_id.encode())
-        given = password.encode()
+        expected = self._credentials.get(system_id)
+        given = _digest(password)
         if expected is None:
-            hmac.compare_digest(given, _DUMMY_SECRET)  # same work for unknown ids
+            hmac.compare_digest(given, _DUMMY_DIGEST)  # the same work for unknown ids
             return _RINVSYSID
         return _ROK if hmac.compare_digest(given, expected) else _RINVPASWD
 
