@@ -40,6 +40,8 @@ class FakeSmsc:
         self.silent: set[str] = set()  # destinations never answered
         self.drop_after: int | None = None  # close after this many submit_sm
         self.answer_enquire_link = True
+        self.answer_bind = True
+        self.drop_binds = 0  # drop the connection instead of answering this many binds
         self.binds: list[tuple[str, str, str, int]] = []  # (command, system_id, range, ver)
         self.enquire_links = 0
         self.responses: list[tuple[str, int, int]] = []  # (command, seq, status) received
@@ -103,6 +105,12 @@ class FakeSmsc:
                             )
                         )
                         self.bind_writers[pdu.command_name] = writer
+                        if self.drop_binds > 0:
+                            self.drop_binds -= 1
+                            writer.transport.abort()
+                            return
+                        if not self.answer_bind:
+                            continue
                         ok = pdu.password == self.password
                         status = 0 if ok else CommandStatus.ESME_RINVPASWD
                         writer.write(
@@ -430,3 +438,47 @@ async def test_no_rebind_closes_and_refuses_new_submits() -> None:
             with pytest.raises(engine.SessionError, match="closed"):
                 await c.submit(sm("x"))
             assert c.binds == 1
+
+
+async def test_deliveries_after_a_rebind_do_not_wait_for_the_old_connection() -> None:
+    gate = asyncio.Event()
+    seen: list[bytes] = []
+
+    async def on_deliver(pdu: Any) -> int:
+        seen.append(pdu.short_message)
+        if pdu.short_message == b"stuck":
+            await gate.wait()
+        return 0
+
+    async with FakeSmsc() as smsc, client_for(smsc, on_deliver=on_deliver) as c:
+        await smsc.deliver(
+            DeliverSm(sequence_number=1, destination_addr="2", short_message=b"stuck")
+        )
+        await wait_until(lambda: seen == [b"stuck"], "first delivery in on_deliver")
+        smsc.drop_all()
+        await wait_until(lambda: c.binds == 2 and c.bound, "rebound")
+        await smsc.deliver(DeliverSm(sequence_number=5, destination_addr="2", short_message=b"new"))
+        await wait_until(lambda: ("deliver_sm_resp", 5, 0) in smsc.responses, "answered")
+        gate.set()
+        # the stuck one's answer had no connection to go to: it was never written
+        await asyncio.sleep(0)
+        assert ("deliver_sm_resp", 1, 0) not in smsc.responses
+
+
+async def test_connection_dropped_during_bind_is_retried() -> None:
+    async with FakeSmsc() as smsc:
+        smsc.drop_binds = 2
+        async with client_for(smsc) as c:
+            assert c.bound and c.binds == 1
+            assert len(smsc.binds) == 3  # two dropped attempts, then the bind that held
+            r = await asyncio.wait_for(c.submit(sm("x")), HANG_GUARD)
+            assert r.message_id == "id-x"
+
+
+async def test_unanswered_bind_times_out_and_start_says_why() -> None:
+    async with FakeSmsc() as smsc:
+        smsc.answer_bind = False
+        c = client_for(smsc, response_timeout=0.1, connect_timeout=0.5)
+        with pytest.raises(LinkDownError, match="no bind response"):
+            await asyncio.wait_for(c.start(), HANG_GUARD)
+        assert len(smsc.binds) >= 1

@@ -51,7 +51,7 @@ from engine.errors import (
     ResponseTimeoutError,
     SessionError,
 )
-from engine.pdu.constants import CommandStatus
+from engine.pdu.constants import CommandId, CommandStatus
 from engine.session import Session, SessionConfig, events
 
 __all__ = ["BindType", "EsmeClient", "LinkDownError"]
@@ -65,6 +65,10 @@ _ROK = int(CommandStatus.ESME_ROK)
 _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
 _MSGQFUL = int(CommandStatus.ESME_RMSGQFUL)
 _RX_T_APPN = int(CommandStatus.ESME_RX_T_APPN)
+_BIND_IDS = frozenset(
+    int(c)
+    for c in (CommandId.BIND_TRANSMITTER, CommandId.BIND_RECEIVER, CommandId.BIND_TRANSCEIVER)
+)
 # answers that pause the whole link (SMPP 3.4 §5.1.3: throttled, message queue full)
 _PAUSING = frozenset({_THROTTLED, _MSGQFUL})
 # Bind answers that another attempt with the same credentials will not fix: start() raises
@@ -193,6 +197,12 @@ class _EsmeProtocol(asyncio.Protocol):
         self.reading_paused = False
         self.closed = False
         self.lost: asyncio.Future[None] = self.loop.create_future()
+        # resolved by Bound/BindFailed (or the loss of the connection), and by Unbound
+        self.bind_waiter: asyncio.Future[Any] = self.loop.create_future()
+        self.unbind_waiter: asyncio.Future[None] | None = None
+        # deliveries waiting for on_deliver, and the task that feeds them to it
+        self.inbound: collections.deque[Any] = collections.deque()
+        self.worker: asyncio.Task[None] | None = None
 
     # asyncio callbacks --------------------------------------------------------------
 
@@ -239,11 +249,11 @@ class _EsmeProtocol(asyncio.Protocol):
                         entry.ok(resp)
                 pumped = True
             elif t is _RequestReceived:
-                link.on_request(ev.pdu)
+                link.on_request(ev.pdu, self)
             else:
                 if t is events.RequestTimedOut or t is events.RequestAborted:
                     pumped = True
-                link.on_event(ev)
+                link.on_event(ev, self)
         if pumped and link.can_submit:
             client._after_responses()
 
@@ -322,10 +332,6 @@ class _Link:
         self.bound = False
         self.task: asyncio.Task[None] | None = None
         self.first: asyncio.Future[None] = client._loop.create_future()
-        self.bind_waiter: asyncio.Future[Any] | None = None
-        self.unbind_waiter: asyncio.Future[None] | None = None
-        self.inbound: collections.deque[Any] = collections.deque()
-        self.worker: asyncio.Task[None] | None = None
         self.binds = 0  # successful binds so far (tests and metrics read it)
         self.last_error: BaseException | None = None
 
@@ -347,7 +353,10 @@ class _Link:
                     self.first.set_exception(exc)
                     return
                 log.warning("%s: bind refused: %s", self.name, exc)
-            except (TimeoutError, OSError, SessionError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # OSError, TimeoutError, ConnectionLostError, TLS...
+                # Whatever went wrong, the link must come back: never let this task die.
                 self.last_error = exc
                 log.warning("%s: connect/bind failed: %r", self.name, exc)
             if proto is not None:
@@ -383,7 +392,6 @@ class _Link:
         )
         assert isinstance(proto, _EsmeProtocol)
         self.protocol = proto
-        self.bind_waiter = loop.create_future()
         bind = self.bind_cls(
             system_id=client.system_id,
             password=client._password,
@@ -393,16 +401,20 @@ class _Link:
         )
         session.send_request(bind, loop.time())
         proto.flush()
+        # The session times the bind out after response_timeout (RequestTimedOut resolves
+        # the waiter); the wait_for is only a guard against a bug leaving it unresolved.
         try:
             result = await asyncio.wait_for(
-                asyncio.shield(self.bind_waiter), client.response_timeout
+                asyncio.shield(proto.bind_waiter), client.response_timeout + 5.0
             )
         except TimeoutError:
             proto.close(abort=True)
             raise
         if isinstance(result, BaseException):
-            proto.close()
+            proto.close(abort=not isinstance(result, BindError))
             raise result
+        if proto.closed:
+            raise ConnectionLostError("connection lost right after the bind")
         self.bound = True
         log.info("%s: bound to %s:%s", self.name, client.host, client.port)
         client._link_up(self)
@@ -410,16 +422,22 @@ class _Link:
 
     # events ----------------------------------------------------------------------------
 
-    def on_event(self, ev: Any) -> None:
+    def on_event(self, ev: Any, proto: _EsmeProtocol) -> None:
         t = type(ev)
         client = self.client
         if t is events.RequestTimedOut:
-            client._on_failed(ev.request, ResponseTimeoutError)
+            if ev.request.command_id in _BIND_IDS:
+                if not proto.bind_waiter.done():
+                    proto.bind_waiter.set_result(
+                        TimeoutError(f"no bind response within {client.response_timeout} s")
+                    )
+            else:
+                client._on_failed(ev.request, ResponseTimeoutError)
         elif t is events.RequestAborted:
             client._on_failed(ev.request, ConnectionLostError)
         elif t is events.Bound:
-            if self.bind_waiter is not None and not self.bind_waiter.done():
-                self.bind_waiter.set_result(ev.response)
+            if not proto.bind_waiter.done():
+                proto.bind_waiter.set_result(ev.response)
         elif t is events.BindFailed:
             status = ev.response.command_status
             err = BindError(
@@ -427,29 +445,23 @@ class _Link:
                 f" ({_status_name(status)})",
                 command_status=status,
             )
-            if self.bind_waiter is not None and not self.bind_waiter.done():
-                self.bind_waiter.set_result(err)
+            if not proto.bind_waiter.done():
+                proto.bind_waiter.set_result(err)
         elif t is events.Unbound:
-            if self.unbind_waiter is not None and not self.unbind_waiter.done():
-                self.unbind_waiter.set_result(None)
-            if self.protocol is not None:
-                self.protocol.close()
+            if proto.unbind_waiter is not None and not proto.unbind_waiter.done():
+                proto.unbind_waiter.set_result(None)
+            proto.close()
         elif t is events.UnbindReceived:
             log.info("%s: the peer unbound; closing", self.name)
-            if self.protocol is not None:
-                self.protocol.close()
+            proto.close()
         elif t is events.PeerDead:
             log.warning("%s: peer dead (%s); closing", self.name, ev.reason)
-            if self.protocol is not None:
-                self.protocol.close(abort=True)
+            proto.close(abort=True)
         elif t is events.ProtocolError:
             log.warning("%s: protocol error from the peer: %s", self.name, ev.error)
 
-    def on_request(self, pdu: Any) -> None:
+    def on_request(self, pdu: Any, proto: _EsmeProtocol) -> None:
         """deliver_sm / data_sm / alert_notification from the carrier."""
-        proto = self.protocol
-        if proto is None:
-            return
         if pdu.response_class is None:  # alert_notification: no response (§4.12)
             log.info("%s: %s received", self.name, pdu.command_name)
             return
@@ -458,17 +470,20 @@ class _Link:
             proto.session.send_response(pdu.make_response())
             proto.schedule_flush()
             return
-        self.inbound.append(pdu)
-        if len(self.inbound) >= self.client.max_inbound_queue:
+        proto.inbound.append(pdu)
+        if len(proto.inbound) >= self.client.max_inbound_queue:
             proto.pause_reading()
-        if self.worker is None or self.worker.done():
-            self.worker = self.client._loop.create_task(self._deliver_worker(proto))
+        if proto.worker is None or proto.worker.done():
+            proto.worker = self.client._loop.create_task(self._deliver_worker(proto))
+            workers = self.client._workers
+            workers.add(proto.worker)
+            proto.worker.add_done_callback(workers.discard)
 
     async def _deliver_worker(self, proto: _EsmeProtocol) -> None:
         # One worker per connection: responses go back in arrival order.
         cb = self.client.on_deliver
         assert cb is not None
-        inbound = self.inbound
+        inbound = proto.inbound  # per connection: a new one after a rebind starts afresh
         low = max(1, self.client.max_inbound_queue // 2)
         while inbound:
             pdu = inbound.popleft()
@@ -495,16 +510,19 @@ class _Link:
                 proto.resume_reading()
 
     def connection_lost(self, proto: _EsmeProtocol, evs: list[Any], exc: Exception | None) -> None:
-        was_bound = self.bound
+        # Only the link's current connection counts (an aborted earlier attempt may report
+        # its loss late).
+        was_bound = False
         if self.protocol is proto:
+            was_bound = self.bound
             self.bound = False
             self.protocol = None
-        if self.bind_waiter is not None and not self.bind_waiter.done():
-            self.bind_waiter.set_result(ConnectionLostError("connection lost during bind"))
-        if self.unbind_waiter is not None and not self.unbind_waiter.done():
-            self.unbind_waiter.set_result(None)
+        if not proto.bind_waiter.done():
+            proto.bind_waiter.set_result(ConnectionLostError("connection lost during bind"))
+        if proto.unbind_waiter is not None and not proto.unbind_waiter.done():
+            proto.unbind_waiter.set_result(None)
         for ev in evs:
-            self.on_event(ev)
+            self.on_event(ev, proto)
         if was_bound:
             if not self.client._closing:
                 log.warning("%s: connection lost: %r", self.name, exc)
@@ -658,6 +676,7 @@ class EsmeClient:
         self._idle: asyncio.Event | None = None
         # the transmitting link's protocol while submit() may write at once (see _update_fast)
         self._fast: _EsmeProtocol | None = None
+        self._workers: set[asyncio.Task[None]] = set()  # on_deliver feeders, per connection
         #: counters (read by tests and metrics)
         self.throttled_count = 0
         self.sent_count = 0
@@ -745,10 +764,11 @@ class EsmeClient:
                 link.protocol.close(abort=True)
             if link.task is not None:
                 link.task.cancel()
-        for link in self._links:
-            if link.task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await link.task
+        for task in list(self._workers):
+            task.cancel()  # an on_deliver still running: its response could not be sent
+        for task in [*self._workers, *(link.task for link in self._links if link.task)]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
             if not link.first.done():
                 link.first.cancel()
             elif not link.first.cancelled():
@@ -778,13 +798,13 @@ class EsmeClient:
         for link in self._links:
             proto = link.protocol
             if proto is not None and link.bound and not proto.closed:
-                link.unbind_waiter = loop.create_future()
+                proto.unbind_waiter = loop.create_future()
                 try:
                     proto.session.unbind(loop.time())
                 except SessionError:
                     continue
                 proto.flush()
-                waits.append(link.unbind_waiter)
+                waits.append(proto.unbind_waiter)
         if waits:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*waits), max(0.05, deadline - loop.time()))
