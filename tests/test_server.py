@@ -447,6 +447,16 @@ async def test_enquire_link_answered_and_sent(handler: Recorder) -> None:
         esme.close()
 
 
+async def test_unanswered_enquire_link_closes(handler: Recorder) -> None:
+    cfg = SessionConfig(enquire_link_interval=0.1, enquire_link_timeout=0.1)
+    async with SmscServer(handler, session_config=cfg) as server:
+        esme = await RawEsme.connect(server.port)
+        await esme.bind()
+        assert (await esme.recv()).command_name == "enquire_link"  # and never answered
+        assert await esme.closed_by_server()
+        await asyncio.wait_for(_until(lambda: handler.unbound != []), GUARD)
+
+
 async def test_unbind_from_esme(server: SmscServer, handler: Recorder) -> None:
     esme = await RawEsme.connect(server.port)
     await esme.bind()
