@@ -482,3 +482,17 @@ async def test_unanswered_bind_times_out_and_start_says_why() -> None:
         with pytest.raises(LinkDownError, match="no bind response"):
             await asyncio.wait_for(c.start(), HANG_GUARD)
         assert len(smsc.binds) >= 1
+
+
+async def test_unencodable_pdu_fails_alone_naming_the_field() -> None:
+    async with FakeSmsc() as smsc, client_for(smsc, window=2) as c:
+        bad = SubmitSm(destination_addr="1" * 30)  # SMPP 3.4 allows 20 digits
+        with pytest.raises(engine.EncodeError, match="destination_addr"):
+            await asyncio.wait_for(c.submit(bad), HANG_GUARD)
+        # queued path: in a batch, only the bad one fails
+        rs = await asyncio.wait_for(
+            c.submit_many([sm("a"), SubmitSm(destination_addr="2" * 30), sm("b")]), HANG_GUARD
+        )
+        assert rs[0].message_id == "id-a" and rs[2].message_id == "id-b"
+        assert isinstance(rs[1], engine.EncodeError) and rs[1].field == "destination_addr"
+        assert smsc.accepted == ["a", "b"]

@@ -50,6 +50,7 @@ from engine.errors import (
     ConnectionLostError,
     ResponseTimeoutError,
     SessionError,
+    WindowFullError,
 )
 from engine.pdu.constants import CommandId, CommandStatus
 from engine.session import Session, SessionConfig, events
@@ -842,15 +843,19 @@ class EsmeClient:
         if proto is not None and not self._queue and len(self._inflight) < self.window:
             # Fast path: bound, not paused, no rate limit, nothing queued, a slot free.
             now = loop.time()
-            seq = proto.session.send_request(pdu, now)  # EncodeError: nothing was sent
-            fut: asyncio.Future[Any] = loop.create_future()
-            self._order += 1
-            self._inflight[seq] = _FutureEntry(self._order, pdu, now, fut)
-            self.sent_count += 1
-            if not proto.flush_scheduled:
-                proto.flush_scheduled = True
-                loop.call_soon(proto.flush)
-            return await fut
+            try:
+                seq = proto.session.send_request(pdu, now)  # EncodeError: nothing was sent
+            except WindowFullError:
+                pass  # the session counts something we do not: take the queued path
+            else:
+                fut: asyncio.Future[Any] = loop.create_future()
+                self._order += 1
+                self._inflight[seq] = _FutureEntry(self._order, pdu, now, fut)
+                self.sent_count += 1
+                if not proto.flush_scheduled:
+                    proto.flush_scheduled = True
+                    loop.call_soon(proto.flush)
+                return await fut
         self._check_submit()
         fut = loop.create_future()
         self._order += 1
@@ -912,10 +917,10 @@ class EsmeClient:
                 continue
             try:
                 seq = session.send_request(entry.pdu, now)
-            except SessionError as exc:
-                entry.fail(exc)
-                continue
-            except Exception as exc:  # EncodeError and the like: this PDU only
+            except WindowFullError:
+                queue.appendleft(entry)  # wait for a response to free a slot
+                break
+            except Exception as exc:  # SessionError, EncodeError, ...: this PDU only
                 entry.fail(exc)
                 continue
             inflight[seq] = entry
