@@ -303,3 +303,20 @@ async def test_tls(tmp_path: Path) -> None:
         # a plain client cannot bind to the TLS carrier
         with pytest.raises(LinkDownError):
             await asyncio.wait_for(client_for(sim, connect_timeout=1.0).start(), HANG_GUARD)
+
+
+def test_under_uvloop() -> None:
+    import uvloop
+
+    async def scenario() -> tuple[str, str | None]:
+        receipts: list[Any] = []
+        sim = SimCarrier(credentials=CREDS, receipt_delay=0.0)
+        async with sim, client_for(sim, window=4, on_deliver=receipts.append) as c:
+            r = await asyncio.wait_for(c.submit(sm("15005550100", registered_delivery=1)), 20)
+            await wait_until(lambda: bool(receipts), "the receipt")
+            rs = await asyncio.wait_for(c.submit_many([sm("15005550101")]), 20)
+            assert rs[0].command_status == 0
+        return r.message_id, receipts[0].receipted_message_id
+
+    mid, receipted = uvloop.run(scenario())
+    assert mid and receipted == mid

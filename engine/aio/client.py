@@ -555,6 +555,21 @@ class EsmeClient:
     second written on the transmitting link.  ``ssl`` is an :class:`ssl.SSLContext` for TLS.
     ``connect_timeout`` bounds how long :meth:`start` and queued submits wait for a bound
     link.  See the module docstring for the outcomes of a submit and throttling.
+
+    Example::
+
+        async def on_deliver(pdu):
+            print(pdu.source_addr, pdu.short_message)
+            return 0  # ESME_ROK
+
+        async with EsmeClient("smsc.example", 2775, system_id="acme", password="s3cret",
+                              window=64, on_deliver=on_deliver) as client:
+            resp = await client.submit(SubmitSm(source_addr="15005550006",
+                                                destination_addr="15005550100",
+                                                registered_delivery=1,
+                                                short_message=b"hello"))
+            if resp.command_status == 0:
+                print("accepted as", resp.message_id)
     """
 
     def __init__(
