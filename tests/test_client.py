@@ -496,3 +496,19 @@ async def test_unencodable_pdu_fails_alone_naming_the_field() -> None:
         assert rs[0].message_id == "id-a" and rs[2].message_id == "id-b"
         assert isinstance(rs[1], engine.EncodeError) and rs[1].field == "destination_addr"
         assert smsc.accepted == ["a", "b"]
+
+
+async def test_max_rate_holds_pdus_back() -> None:
+    async with FakeSmsc() as smsc:
+        # one PDU per 10 s: the first goes at once, the rest wait for the rate limiter,
+        # although the window has room
+        c = client_for(smsc, window=10, max_rate=0.1, close_grace=0.0)
+        await c.start()
+        batch = asyncio.ensure_future(c.submit_many([sm(f"r{i}") for i in range(5)]))
+        await wait_until(lambda: smsc.accepted == ["r0"], "the first PDU")
+        assert c.queued == 4 and c.in_flight == 0
+        await c.close()
+        rs = await asyncio.wait_for(batch, HANG_GUARD)
+        assert rs[0].message_id == "id-r0"
+        assert all(isinstance(r, LinkDownError) for r in rs[1:])
+        assert smsc.accepted == ["r0"]

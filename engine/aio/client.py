@@ -773,6 +773,10 @@ class EsmeClient:
     async def _abort(self) -> None:
         self._closing = True
         self._fast = None
+        for handle in (self._rate_handle, self._resume_handle, self._expire_handle):
+            if handle is not None:
+                handle.cancel()
+        self._rate_handle = self._resume_handle = self._expire_handle = None
         if self._closed_event is not None:
             self._closed_event.set()
         for link in self._links:
