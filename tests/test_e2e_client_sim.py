@@ -320,3 +320,27 @@ def test_under_uvloop() -> None:
 
     mid, receipted = uvloop.run(scenario())
     assert mid and receipted == mid
+
+
+async def test_random_throttling_fraction_still_delivers_in_order(sim: SimCarrier) -> None:
+    sim.faults.throttle_fraction = 0.5  # seeded: the same submits are throttled every run
+    dests = [f"150055506{i:02d}" for i in range(10)]
+    async with client_for(sim, window=1, throttle_pause=0.01) as c:
+        rs = await asyncio.wait_for(c.submit_many([sm(d) for d in dests]), HANG_GUARD)
+        assert all(r.command_status == 0 for r in rs)
+        assert c.throttled_count > 0
+    assert accepted_dests(sim) == dests
+
+
+async def test_explicit_routes_pick_the_system_id() -> None:
+    got: dict[str, list[str]] = {"esme": [], "other": []}
+    routes = {"15005550001": "other", r"44\d+": "esme"}
+    async with SimCarrier(credentials=CREDS, routes=routes) as sim:
+        a = client_for(sim, on_deliver=lambda p: got["esme"].append(p.destination_addr))
+        b = client_for(sim, system_id="other", password="pw2",
+                       on_deliver=lambda p: got["other"].append(p.destination_addr))  # fmt: skip
+        async with a, b:
+            await asyncio.wait_for(sim.inject("1", "15005550001", "x"), HANG_GUARD)
+            await asyncio.wait_for(sim.inject("1", "447700900123", "y"), HANG_GUARD)
+            await wait_until(lambda: got["esme"] and got["other"], "both delivered")
+    assert got == {"esme": ["447700900123"], "other": ["15005550001"]}
