@@ -59,6 +59,8 @@ _BIND_RESP_IDS = frozenset(int(c) | _RESP_BIT for c in BINDS)
 _NOTHING: frozenset[int] = frozenset()
 # link control may always be sent, however full the window: one can always unbind
 _OUTSIDE_WINDOW = frozenset({_ENQUIRE_LINK, _UNBIND, *_BIND_IDS})
+# requests without a response PDU (§4.12 alert_notification, §4.1.7 outbind)
+_NO_RESPONSE = frozenset({int(CommandId.ALERT_NOTIFICATION), int(CommandId.OUTBIND)})
 # requests the session answers or acts on itself, never passed on as RequestReceived
 _SESSION_OWNED = frozenset({_ENQUIRE_LINK, _UNBIND, *_BIND_IDS})
 # plain responses the application sends (bind responses change the state: slow path)
@@ -176,28 +178,34 @@ class Session:
         bound state to UNBINDING.
         """
         cid = pdu.command_id
+        outstanding = self._outstanding
         if cid not in self._tx_ok:
             raise SessionError(
                 f"{self.role} may not send {pdu.command_name} in state {self.state.name}",
                 command_status=_RINVBNDSTS,
             )
-        if len(self._outstanding) >= self._window and cid not in _OUTSIDE_WINDOW:
+        if len(outstanding) >= self._window and cid not in _OUTSIDE_WINDOW:
             raise WindowFullError(
                 f"window of {self._window} outstanding requests is full",
                 command_status=int(CommandStatus.ESME_RTHROTTLED),
             )
-        seq = self._alloc_seq()
+        seq = self._next_seq
+        if seq in outstanding or seq == self._probe_seq:
+            seq = self._alloc_seq()
+        else:
+            self._next_seq = seq + 1 if seq < _MAX_SEQ else 1
         pdu.sequence_number = seq
         # encoded now, so that a value the codec refuses raises EncodeError (naming the
         # field) to the caller of this request, before anything is registered
         self._out.append(encode(pdu))
-        if pdu.response_class is not None:
-            self._outstanding[seq] = (pdu, now + self._response_timeout)
-        if cid in _BIND_IDS:
-            self.bind_pdu = pdu
-            self._set_state(_BINDING)
-        elif cid == _UNBIND:
-            self._set_state(_UNBINDING)
+        if cid not in _NO_RESPONSE:
+            outstanding[seq] = (pdu, now + self._response_timeout)
+        if cid in _OUTSIDE_WINDOW:
+            if cid in _BIND_IDS:
+                self.bind_pdu = pdu
+                self._set_state(_BINDING)
+            elif cid == _UNBIND:
+                self._set_state(_UNBINDING)
         return seq
 
     def send_response(self, pdu: Any) -> None:
