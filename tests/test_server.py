@@ -601,6 +601,10 @@ async def test_bad_server_arguments() -> None:
         SmscServer(system_id="x" * 16)
     with pytest.raises(ValueError, match="max_connections"):
         SmscServer(max_connections=0)
+    shared = SmscHandler()
+    SmscServer(shared)
+    with pytest.raises(ValueError, match="another SmscServer"):
+        SmscServer(shared)
 
 
 async def _until(cond: Any) -> None:

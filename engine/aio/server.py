@@ -148,6 +148,9 @@ class SmscServer:
         if len(system_id) > 15:
             raise ValueError("system_id must be at most 15 characters (SMPP 3.4 §4.1.2)")
         self.handler = handler if handler is not None else SmscHandler()
+        if self.handler.server is not None and self.handler.server is not self:
+            # the default authenticate reads this server's credentials through it
+            raise ValueError("this SmscHandler already serves another SmscServer")
         self.handler.server = self
         self.host = host
         self._port = port

@@ -297,7 +297,9 @@ class Session:
             self._set_state(_CLOSED)
             return events
         # fast path: requests the state lets through to the application, and responses
-        # to what we sent; anything else (and every state change) goes to _handle
+        # to what we sent; anything else (and every state change) goes to _handle.
+        # Responses are matched even after the peer's unbind in the same read: an answer
+        # to a request in flight is never thrown away.
         outstanding = self._outstanding
         for pdu in pdus:
             if not isinstance(pdu, Exception):
