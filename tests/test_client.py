@@ -251,7 +251,7 @@ async def test_window_bounds_in_flight() -> None:
 
 
 async def test_response_timeout() -> None:
-    async with FakeSmsc() as smsc, client_for(smsc, response_timeout=0.2) as c:
+    async with FakeSmsc() as smsc, client_for(smsc, response_timeout=1.0) as c:
         smsc.silent.add("void")
         with pytest.raises(ResponseTimeoutError, match="outcome unknown"):
             await asyncio.wait_for(c.submit(sm("void")), HANG_GUARD)
@@ -287,7 +287,9 @@ async def test_throttle_resends_in_original_order() -> None:
 
 async def test_enquire_link_keeps_idle_link_and_detects_dead_peer() -> None:
     async with FakeSmsc() as smsc:
-        c = client_for(smsc, enquire_link_interval=0.1, enquire_link_timeout=0.2)
+        # a generous enquire_link_timeout: a stalled loop on a loaded machine must not count
+        # as a dead peer while the link is meant to stay up
+        c = client_for(smsc, enquire_link_interval=0.1, enquire_link_timeout=2.0)
         async with c:
             await wait_until(lambda: smsc.enquire_links >= 3, "three enquire_links")
             assert c.binds == 1 and c.bound  # answered: the link stayed up
@@ -422,7 +424,7 @@ async def test_cancelled_queued_submit_is_never_sent() -> None:
 
 
 async def test_submit_before_start_and_start_against_nothing() -> None:
-    c = EsmeClient("127.0.0.1", 9, system_id="a", password="b", connect_timeout=0.3)
+    c = EsmeClient("127.0.0.1", 9, system_id="a", password="b", connect_timeout=1.0)
     with pytest.raises(engine.SessionError, match="start"):
         await c.submit(sm("x"))
     with pytest.raises(LinkDownError, match="last error"):
@@ -478,7 +480,7 @@ async def test_connection_dropped_during_bind_is_retried() -> None:
 async def test_unanswered_bind_times_out_and_start_says_why() -> None:
     async with FakeSmsc() as smsc:
         smsc.answer_bind = False
-        c = client_for(smsc, response_timeout=0.1, connect_timeout=0.5)
+        c = client_for(smsc, response_timeout=0.2, connect_timeout=2.0)
         with pytest.raises(LinkDownError, match="no bind response"):
             await asyncio.wait_for(c.start(), HANG_GUARD)
         assert len(smsc.binds) >= 1

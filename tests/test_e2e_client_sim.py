@@ -115,7 +115,7 @@ async def test_window_responses_out_of_order(sim: SimCarrier) -> None:
 
 
 async def test_response_timeout_then_link_still_usable(sim: SimCarrier) -> None:
-    async with client_for(sim, response_timeout=0.2) as c:
+    async with client_for(sim, response_timeout=1.0) as c:
         sim.faults.silent = True
         with pytest.raises(ResponseTimeoutError):
             await asyncio.wait_for(c.submit(sm("15005550100")), HANG_GUARD)
