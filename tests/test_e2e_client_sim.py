@@ -344,3 +344,18 @@ async def test_explicit_routes_pick_the_system_id() -> None:
             await asyncio.wait_for(sim.inject("1", "447700900123", "y"), HANG_GUARD)
             await wait_until(lambda: got["esme"] and got["other"], "both delivered")
     assert got == {"esme": ["447700900123"], "other": ["15005550001"]}
+
+
+async def test_pair_rebinds_the_leg_that_dropped(sim: SimCarrier) -> None:
+    got: list[bytes] = []
+    async with client_for(sim, bind_type="pair", on_deliver=lambda p: got.append(
+            p.short_message)) as c:  # fmt: skip
+        (rx,) = [conn for conn in sim.connections("esme") if conn.bind_type == "receiver"]
+        rx.abort()
+        await wait_until(lambda: c.binds == 3 and c.bound, "the receiver rebound")
+        kinds = sorted(str(conn.bind_type) for conn in sim.connections("esme"))
+        assert kinds == ["receiver", "transmitter"]
+        r = await asyncio.wait_for(c.submit(sm("15005550100")), HANG_GUARD)
+        assert r.command_status == 0
+        await asyncio.wait_for(sim.inject("1", "2", "after"), HANG_GUARD)
+        await wait_until(lambda: got == [b"after"], "MO on the new receiver")
