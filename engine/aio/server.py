@@ -7,7 +7,14 @@ around the sans-IO session.
 
 The application subclasses :class:`SmscHandler`.  Every handler method may be a plain
 function or a coroutine function; plain results are answered in the same read.  A handler
-that raises gets ESME_RSYSERR answered and the exception logged; the server goes on.
+that raises gets ESME_RSYSERR answered and the exception logged; the server goes on::
+
+    class Carrier(SmscHandler):
+        def on_submit_sm(self, conn, pdu):
+            return queue_for_delivery(pdu)          # the message_id, or an error status
+
+    async with SmscServer(Carrier(), credentials={"acme": "secret"}, port=2775) as server:
+        resp = await server.deliver("acme", DeliverSm(source_addr="15551234567", ...))
 """
 
 from __future__ import annotations
