@@ -215,7 +215,7 @@ async def test_receipt_round_trip(sim: SimCarrier) -> None:
     assert none.message_id not in by_id
     r_ok = by_id[ok.message_id]
     assert r_ok.esm_class & 0x04 and r_ok.message_state == MessageState.DELIVERED
-    assert receipt_from_pdu(r_ok).stat == "DELIVRD"
+    assert receipt_from_pdu(r_ok).stat == "DELIVRD" and receipt_from_pdu(r_ok).text == "hi"
     assert r_ok.source_addr == "15005550100" and r_ok.destination_addr == "15005550006"
     r_bad = by_id[bad.message_id]
     assert r_bad.message_state == MessageState.UNDELIVERABLE

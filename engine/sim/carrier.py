@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import hmac
 import itertools
 import logging
 import os
@@ -30,7 +29,7 @@ from engine.pdu.constants import CommandStatus, EsmClass
 from engine.receipts import build_receipt_text
 from engine.session import SessionConfig
 from engine.sim.rules import outcome_for
-from engine.text import build_deliver_sms
+from engine.text import build_deliver_sms, decode_text
 
 __all__ = ["Faults", "SimCarrier", "SubmitRecord"]
 
@@ -38,8 +37,6 @@ log = logging.getLogger("engine.sim")
 
 _ROK = int(CommandStatus.ESME_ROK)
 _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
-_RINVPASWD = int(CommandStatus.ESME_RINVPASWD)
-_RINVSYSID = int(CommandStatus.ESME_RINVSYSID)
 _RSYSERR = int(CommandStatus.ESME_RSYSERR)
 _RECEIPT_ESM = int(EsmClass.TYPE_DELIVERY_RECEIPT)
 
@@ -122,19 +119,12 @@ class _SimHandler(SmscHandler):
     def __init__(self, carrier: SimCarrier) -> None:
         self.carrier = carrier
 
-    def authenticate(self, bind: Any, peer: Any) -> int:
-        c = self.carrier
-        creds = c.credentials
-        if creds is not None:
-            expected = creds.get(bind.system_id)
-            # Compare even for an unknown system_id, so the time does not tell which it was.
-            ok = hmac.compare_digest((expected or "\x00unknown").encode(), bind.password.encode())
-            if expected is None:
-                return _RINVSYSID
-            if not ok:
-                return _RINVPASWD
-        c._bind_ranges[peer] = bind.address_range
-        return _ROK
+    def authenticate(self, bind: Any, peer: Any) -> Any:
+        # The server's default: constant-time check against its credentials (if any).
+        status = super().authenticate(bind, peer)
+        if status == _ROK:
+            self.carrier._bind_ranges[peer] = bind.address_range
+        return status
 
     def on_bound(self, conn: SmscConnection) -> None:
         c = self.carrier
@@ -197,7 +187,6 @@ class SimCarrier:
     ) -> None:
         if receipt_delay is not None and receipt_delay < 0:
             raise ValueError(f"receipt_delay: expected >= 0 or None, got {receipt_delay}")
-        self.credentials = dict(credentials) if credentials is not None else None
         self.receipt_delay = receipt_delay
         self.routes = dict(routes or {})
         self.record = record
@@ -221,6 +210,7 @@ class SimCarrier:
             _SimHandler(self),
             host=host,
             port=port,
+            credentials=credentials,
             system_id=system_id,
             session_config=session_config,
             ssl=ssl,
@@ -453,10 +443,11 @@ def _can_receive(conn: Any) -> bool:
 
 
 def _text_preview(pdu: Any) -> str:
+    """The first characters of the message, for the receipt's ``text`` field."""
     raw = getattr(pdu, "short_message", b"") or b""
-    if pdu.esm_class & 0x40 and raw:
+    if pdu.esm_class & 0x40 and raw:  # skip the UDH
         raw = raw[1 + raw[0] :]
     try:
-        return raw[:20].decode("latin-1")
-    except Exception:
+        return decode_text(raw, pdu.data_coding, errors="replace")[:20]
+    except Exception:  # an unknown data_coding: no preview
         return ""
