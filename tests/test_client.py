@@ -514,3 +514,26 @@ async def test_max_rate_holds_pdus_back() -> None:
         assert rs[0].message_id == "id-r0"
         assert all(isinstance(r, LinkDownError) for r in rs[1:])
         assert smsc.accepted == ["r0"]
+
+
+async def test_writes_are_coalesced_one_per_loop_iteration() -> None:
+    async with FakeSmsc() as smsc, client_for(smsc, window=100) as c:
+        proto = c._links[0].protocol
+        assert proto is not None and proto.transport is not None
+        writes: list[int] = []
+        real_write = proto.transport.write
+
+        def counting_write(data: Any) -> None:
+            writes.append(len(data))
+            real_write(data)
+
+        proto.transport.write = counting_write  # type: ignore[method-assign]
+        # 50 tasks whose first steps all run in the same loop iteration
+        rs = await asyncio.wait_for(
+            asyncio.gather(*(c.submit(sm(f"c{i}")) for i in range(50))), HANG_GUARD
+        )
+        assert len(rs) == 50 and writes[0] == sum(len(encode(sm(f"c{i}"))) for i in range(50))
+        assert len(writes) == 1
+        writes.clear()
+        await asyncio.wait_for(c.submit_many([sm(f"d{i}") for i in range(30)]), HANG_GUARD)
+        assert len(writes) == 1
