@@ -31,62 +31,33 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import inspect
 import logging
-import random
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
-from engine._core import (
-    BindReceiver,
-    BindTransceiver,
-    BindTransmitter,
-    Pdu,
-    RequestPdu,
+from engine._core import BindReceiver, BindTransceiver, BindTransmitter, Pdu, RequestPdu
+from engine.aio._esme_entries import (
+    Batch,
+    BatchEntry,
+    Entry,
+    FutureEntry,
+    backoff_delay,
+    order_key,
 )
-from engine.errors import (
-    BindError,
-    ConnectionLostError,
-    ResponseTimeoutError,
-    SessionError,
-    WindowFullError,
-)
-from engine.pdu.constants import CommandId, CommandStatus
-from engine.session import Session, SessionConfig, events
+from engine.aio._esme_link import PAUSING, EsmeProtocol, Link
+from engine.errors import ConnectionLostError, ResponseTimeoutError, SessionError, WindowFullError
+from engine.session import SessionConfig
 
-__all__ = ["BindType", "EsmeClient", "LinkDownError"]
+__all__ = ["BindType", "EsmeClient", "LinkDownError", "backoff_delay"]
 
 log = logging.getLogger("engine.aio.client")
 
 BindType = Literal["transmitter", "receiver", "transceiver", "pair"]
 DeliverCallback = Callable[[Pdu], Awaitable[int | None] | int | None]
 
-_ROK = int(CommandStatus.ESME_ROK)
-_THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
-_MSGQFUL = int(CommandStatus.ESME_RMSGQFUL)
-_RX_T_APPN = int(CommandStatus.ESME_RX_T_APPN)
-_BIND_IDS = frozenset(
-    int(c)
-    for c in (CommandId.BIND_TRANSMITTER, CommandId.BIND_RECEIVER, CommandId.BIND_TRANSCEIVER)
-)
-# answers that pause the whole link (SMPP 3.4 §5.1.3: throttled, message queue full)
-_PAUSING = frozenset({_THROTTLED, _MSGQFUL})
-# Bind answers that another attempt with the same credentials will not fix: start() raises
-# them at once instead of retrying until connect_timeout.
-_PERMANENT_BIND_FAILURES = frozenset(
-    {
-        int(CommandStatus.ESME_RINVPASWD),
-        int(CommandStatus.ESME_RINVSYSID),
-        int(CommandStatus.ESME_RINVSYSTYP),
-    }
-)
-
 # Field limits of the bind PDUs (SMPP 3.4 §4.1.1, lengths without the terminating NUL).
 _BIND_FIELD_MAX = {"system_id": 15, "password": 8, "system_type": 12, "address_range": 40}
-
-_ResponseReceived = events.ResponseReceived
-_RequestReceived = events.RequestReceived
 
 
 class LinkDownError(SessionError):
@@ -97,437 +68,6 @@ class LinkDownError(SessionError):
     the first bind does not succeed in time, and for PDUs still queued when the client
     closes.
     """
-
-
-# ---------------------------------------------------------------------------------------
-# Queue entries: one per submitted PDU.  Two kinds, so that the hot path never branches on
-# the kind: a single submit() owns a future, a submit_many() batch shares one.
-# ---------------------------------------------------------------------------------------
-
-
-class _Entry:
-    __slots__ = ("order", "pdu", "queued_at")
-
-    order: int
-    pdu: Any
-    queued_at: float
-
-    def ok(self, resp: Pdu) -> None:
-        raise NotImplementedError
-
-    def fail(self, exc: BaseException) -> None:
-        raise NotImplementedError
-
-    def abandoned(self) -> bool:
-        raise NotImplementedError
-
-
-class _FutureEntry(_Entry):
-    __slots__ = ("fut",)
-
-    def __init__(self, order: int, pdu: Any, queued_at: float, fut: asyncio.Future[Pdu]) -> None:
-        self.order = order
-        self.pdu = pdu
-        self.queued_at = queued_at
-        self.fut = fut
-
-    def ok(self, resp: Pdu) -> None:
-        if not self.fut.done():
-            self.fut.set_result(resp)
-
-    def fail(self, exc: BaseException) -> None:
-        if not self.fut.done():
-            self.fut.set_exception(exc)
-
-    def abandoned(self) -> bool:
-        return self.fut.done()
-
-
-class _Batch:
-    __slots__ = ("fut", "remaining", "results")
-
-    def __init__(self, n: int, fut: asyncio.Future[list[Any]]) -> None:
-        self.fut = fut
-        self.remaining = n
-        self.results: list[Any] = [None] * n
-
-    def set(self, index: int, value: Any) -> None:
-        self.results[index] = value
-        self.remaining -= 1
-        if self.remaining == 0 and not self.fut.done():
-            self.fut.set_result(self.results)
-
-
-class _BatchEntry(_Entry):
-    __slots__ = ("batch", "index")
-
-    def __init__(self, order: int, pdu: Any, queued_at: float, batch: _Batch, index: int) -> None:
-        self.order = order
-        self.pdu = pdu
-        self.queued_at = queued_at
-        self.batch = batch
-        self.index = index
-
-    def ok(self, resp: Pdu) -> None:
-        self.batch.set(self.index, resp)
-
-    def fail(self, exc: BaseException) -> None:
-        self.batch.set(self.index, exc)
-
-    def abandoned(self) -> bool:
-        return self.batch.fut.done()
-
-
-# ---------------------------------------------------------------------------------------
-# The protocol: one per TCP connection.
-# ---------------------------------------------------------------------------------------
-
-
-class _EsmeProtocol(asyncio.Protocol):
-    """Bytes in -> session events -> link; session output -> one write per iteration."""
-
-    def __init__(self, link: _Link, session: Session) -> None:
-        self.link = link
-        self.client = link.client
-        self.session = session
-        self.loop = link.client._loop
-        self.transport: asyncio.Transport | None = None
-        self.flush_scheduled = False
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_when = 0.0
-        self.reading_paused = False
-        self.closed = False
-        self.lost: asyncio.Future[None] = self.loop.create_future()
-        # resolved by Bound/BindFailed (or the loss of the connection), and by Unbound
-        self.bind_waiter: asyncio.Future[Any] = self.loop.create_future()
-        self.unbind_waiter: asyncio.Future[None] | None = None
-        # deliveries waiting for on_deliver, and the task that feeds them to it
-        self.inbound: collections.deque[Any] = collections.deque()
-        self.worker: asyncio.Task[None] | None = None
-
-    # asyncio callbacks --------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        evs = self.session.receive_data(data, self.loop.time())
-        if evs:
-            self.handle_events(evs)
-        self.flush()
-
-    def eof_received(self) -> bool | None:
-        return None  # close the transport; connection_lost follows
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        evs = self.session.connection_lost()
-        self.link.connection_lost(self, evs, exc)
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-    # event dispatch --------------------------------------------------------------------
-
-    def handle_events(self, evs: list[Any]) -> None:
-        client = self.client
-        link = self.link
-        pop = client._inflight.pop
-        pumped = False
-        for ev in evs:
-            t = type(ev)
-            if t is _ResponseReceived:
-                # inlined EsmeClient._on_response (the hot path: one per submit)
-                resp = ev.response
-                entry = pop(resp.sequence_number, None)
-                if entry is not None:
-                    status = resp.command_status
-                    if status in _PAUSING:
-                        client._throttled(entry)
-                    else:
-                        entry.ok(resp)
-                pumped = True
-            elif t is _RequestReceived:
-                link.on_request(ev.pdu, self)
-            else:
-                if t is events.RequestTimedOut or t is events.RequestAborted:
-                    pumped = True
-                link.on_event(ev, self)
-        if pumped and link.can_submit:
-            client._after_responses()
-
-    # output ---------------------------------------------------------------------------
-
-    def schedule_flush(self) -> None:
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
-            self.loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self.flush_scheduled = False
-        if self.closed:
-            return
-        data = self.session.data_to_send()
-        if data:
-            self.transport.write(data)  # type: ignore[union-attr]
-        self.arm_timer()
-
-    def arm_timer(self) -> None:
-        # Re-arm only when the deadline moves earlier; a timer that fires early just ticks
-        # and re-arms (cheaper than a new TimerHandle per read).
-        when = self.session.next_deadline()
-        if when is None:
-            return
-        if self.timer is not None:
-            if when >= self.timer_when:
-                return
-            self.timer.cancel()
-        self.timer_when = when
-        self.timer = self.loop.call_at(when, self.on_timer)
-
-    def on_timer(self) -> None:
-        self.timer = None
-        if self.closed:
-            return
-        evs = self.session.tick(self.loop.time())
-        if evs:
-            self.handle_events(evs)
-        self.flush()
-
-    # flow control ---------------------------------------------------------------------
-
-    def pause_reading(self) -> None:
-        if not self.reading_paused and self.transport is not None and not self.closed:
-            self.reading_paused = True
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self.reading_paused and self.transport is not None and not self.closed:
-            self.reading_paused = False
-            self.transport.resume_reading()
-
-    def close(self, abort: bool = False) -> None:
-        if self.transport is not None and not self.closed:
-            if abort:
-                self.transport.abort()
-            else:
-                self.flush()
-                self.transport.close()
-
-
-# ---------------------------------------------------------------------------------------
-# A link: one bind (connect, bind, rebind with back-off) over successive connections.
-# ---------------------------------------------------------------------------------------
-
-
-class _Link:
-    def __init__(self, client: EsmeClient, bind_cls: type, name: str) -> None:
-        self.client = client
-        self.bind_cls = bind_cls
-        self.name = name
-        self.can_submit = bind_cls is not BindReceiver
-        self.can_receive = bind_cls is not BindTransmitter
-        self.protocol: _EsmeProtocol | None = None
-        self.bound = False
-        self.task: asyncio.Task[None] | None = None
-        self.first: asyncio.Future[None] = client._loop.create_future()
-        self.binds = 0  # successful binds so far (tests and metrics read it)
-        self.last_error: BaseException | None = None
-
-    def __repr__(self) -> str:
-        return f"<_Link {self.name} bound={self.bound}>"
-
-    # the connect / bind / rebind loop --------------------------------------------------
-
-    async def run(self) -> None:
-        client = self.client
-        attempt = 0
-        while not client._closing:
-            proto: _EsmeProtocol | None = None
-            try:
-                proto = await self._connect_and_bind()
-            except BindError as exc:
-                self.last_error = exc
-                if not self.first.done() and exc.command_status in _PERMANENT_BIND_FAILURES:
-                    self.first.set_exception(exc)
-                    return
-                log.warning("%s: bind refused: %s", self.name, exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # OSError, TimeoutError, ConnectionLostError, TLS...
-                # Whatever went wrong, the link must come back: never let this task die.
-                self.last_error = exc
-                log.warning("%s: connect/bind failed: %r", self.name, exc)
-            if proto is not None:
-                attempt = 0
-                self.binds += 1
-                if not self.first.done():
-                    self.first.set_result(None)
-                await proto.lost
-                if client._closing or not client.rebind:
-                    return
-            delay = backoff_delay(
-                attempt, client.backoff_initial, client.backoff_max, random.random()
-            )
-            attempt += 1
-            log.info("%s: rebinding in %.2f s", self.name, delay)
-            assert client._closed_event is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(client._closed_event.wait(), delay)
-
-    async def _connect_and_bind(self) -> _EsmeProtocol:
-        client = self.client
-        loop = client._loop
-        session = Session("esme", client._session_config, now=loop.time())
-        kwargs: dict[str, Any] = {}
-        if client.ssl is not None:
-            kwargs["ssl"] = client.ssl
-            kwargs["server_hostname"] = client.host
-        _, proto = await asyncio.wait_for(
-            loop.create_connection(
-                lambda: _EsmeProtocol(self, session), client.host, client.port, **kwargs
-            ),
-            client.connect_timeout,
-        )
-        assert isinstance(proto, _EsmeProtocol)
-        self.protocol = proto
-        bind = self.bind_cls(
-            system_id=client.system_id,
-            password=client._password,
-            system_type=client.system_type,
-            interface_version=client.interface_version,
-            address_range=client.address_range,
-        )
-        session.send_request(bind, loop.time())
-        proto.flush()
-        # The session times the bind out after response_timeout (RequestTimedOut resolves
-        # the waiter); the wait_for is only a guard against a bug leaving it unresolved.
-        try:
-            result = await asyncio.wait_for(
-                asyncio.shield(proto.bind_waiter), client.response_timeout + 5.0
-            )
-        except TimeoutError:
-            proto.close(abort=True)
-            raise
-        if isinstance(result, BaseException):
-            proto.close(abort=not isinstance(result, BindError))
-            raise result
-        if proto.closed:
-            raise ConnectionLostError("connection lost right after the bind")
-        self.bound = True
-        log.info("%s: bound to %s:%s", self.name, client.host, client.port)
-        client._link_up(self)
-        return proto
-
-    # events ----------------------------------------------------------------------------
-
-    def on_event(self, ev: Any, proto: _EsmeProtocol) -> None:
-        t = type(ev)
-        client = self.client
-        if t is events.RequestTimedOut:
-            if ev.request.command_id in _BIND_IDS:
-                if not proto.bind_waiter.done():
-                    proto.bind_waiter.set_result(
-                        TimeoutError(f"no bind response within {client.response_timeout} s")
-                    )
-            else:
-                client._on_failed(ev.request, ResponseTimeoutError)
-        elif t is events.RequestAborted:
-            client._on_failed(ev.request, ConnectionLostError)
-        elif t is events.Bound:
-            if not proto.bind_waiter.done():
-                proto.bind_waiter.set_result(ev.response)
-        elif t is events.BindFailed:
-            status = ev.response.command_status
-            err = BindError(
-                f"{self.name} bind refused with command_status 0x{status:08X}"
-                f" ({_status_name(status)})",
-                command_status=status,
-            )
-            if not proto.bind_waiter.done():
-                proto.bind_waiter.set_result(err)
-        elif t is events.Unbound:
-            if proto.unbind_waiter is not None and not proto.unbind_waiter.done():
-                proto.unbind_waiter.set_result(None)
-            proto.close()
-        elif t is events.UnbindReceived:
-            log.info("%s: the peer unbound; closing", self.name)
-            proto.close()
-        elif t is events.PeerDead:
-            log.warning("%s: peer dead (%s); closing", self.name, ev.reason)
-            proto.close(abort=True)
-        elif t is events.ProtocolError:
-            log.warning("%s: protocol error from the peer: %s", self.name, ev.error)
-
-    def on_request(self, pdu: Any, proto: _EsmeProtocol) -> None:
-        """deliver_sm / data_sm / alert_notification from the carrier."""
-        if pdu.response_class is None:  # alert_notification: no response (§4.12)
-            log.info("%s: %s received", self.name, pdu.command_name)
-            return
-        cb = self.client.on_deliver
-        if cb is None:
-            proto.session.send_response(pdu.make_response())
-            proto.schedule_flush()
-            return
-        proto.inbound.append(pdu)
-        if len(proto.inbound) >= self.client.max_inbound_queue:
-            proto.pause_reading()
-        if proto.worker is None or proto.worker.done():
-            proto.worker = self.client._loop.create_task(self._deliver_worker(proto))
-            workers = self.client._workers
-            workers.add(proto.worker)
-            proto.worker.add_done_callback(workers.discard)
-
-    async def _deliver_worker(self, proto: _EsmeProtocol) -> None:
-        # One worker per connection: responses go back in arrival order.
-        cb = self.client.on_deliver
-        assert cb is not None
-        inbound = proto.inbound  # per connection: a new one after a rebind starts afresh
-        low = max(1, self.client.max_inbound_queue // 2)
-        while inbound:
-            pdu = inbound.popleft()
-            try:
-                status = cb(pdu)
-                if inspect.isawaitable(status):
-                    status = await status
-                status = _ROK if status is None else int(status)
-            except Exception:
-                # The carrier keeps the message and retries on a temporary error (§5.1.3).
-                log.exception("%s: on_deliver raised; answering ESME_RX_T_APPN", self.name)
-                status = _RX_T_APPN
-            if proto.closed:
-                # The response cannot reach the carrier; it will deliver again (its outcome
-                # for it is "no response").  Drop what else was read on that connection.
-                inbound.clear()
-                return
-            try:
-                proto.session.send_response(pdu.make_response(command_status=status))
-            except SessionError as exc:
-                log.warning("%s: deliver response not sent: %s", self.name, exc)
-            proto.schedule_flush()
-            if len(inbound) <= low:
-                proto.resume_reading()
-
-    def connection_lost(self, proto: _EsmeProtocol, evs: list[Any], exc: Exception | None) -> None:
-        # Only the link's current connection counts (an aborted earlier attempt may report
-        # its loss late).
-        was_bound = False
-        if self.protocol is proto:
-            was_bound = self.bound
-            self.bound = False
-            self.protocol = None
-        if not proto.bind_waiter.done():
-            proto.bind_waiter.set_result(ConnectionLostError("connection lost during bind"))
-        if proto.unbind_waiter is not None and not proto.unbind_waiter.done():
-            proto.unbind_waiter.set_result(None)
-        for ev in evs:
-            self.on_event(ev, proto)
-        if was_bound:
-            if not self.client._closing:
-                log.warning("%s: connection lost: %r", self.name, exc)
-            self.client._link_down(self)
 
 
 # ---------------------------------------------------------------------------------------
@@ -668,19 +208,19 @@ class EsmeClient:
             enquire_link_timeout=enquire_link_timeout,
         )
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self._links: list[_Link] = []
-        self._tx: _Link | None = None
+        self._links: list[Link] = []
+        self._tx: Link | None = None
         self._started = False
         self._closing = False
         self._close_started = False
         self._closed_event: asyncio.Event | None = None  # type: ignore[assignment]
-        self._queue: collections.deque[_Entry] = collections.deque()
-        self._inflight: dict[int, _Entry] = {}
+        self._queue: collections.deque[Entry] = collections.deque()
+        self._inflight: dict[int, Entry] = {}
         self._order = 0
         # throttling
         self._paused = False
         self._pause_until = 0.0
-        self._held: list[_Entry] = []
+        self._held: list[Entry] = []
         self._resume_handle: asyncio.TimerHandle | None = None
         # max_rate (GCRA: theoretical arrival time of the next PDU)
         self._interval = 1.0 / max_rate if max_rate else 0.0
@@ -691,7 +231,7 @@ class EsmeClient:
         self._expire_handle: asyncio.TimerHandle | None = None
         self._idle: asyncio.Event | None = None
         # the transmitting link's protocol while submit() may write at once (see _update_fast)
-        self._fast: _EsmeProtocol | None = None
+        self._fast: EsmeProtocol | None = None
         self._workers: set[asyncio.Task[None]] = set()  # on_deliver feeders, per connection
         #: counters (read by tests and metrics)
         self.throttled_count = 0
@@ -748,7 +288,7 @@ class EsmeClient:
                 "transceiver": BindTransceiver,
             }[self.bind_type]
             specs = [(cls, self.bind_type)]
-        self._links = [_Link(self, cls, f"{self.system_id}/{name}") for cls, name in specs]
+        self._links = [Link(self, cls, f"{self.system_id}/{name}") for cls, name in specs]
         for link in self._links:
             if link.can_submit:
                 self._tx = link
@@ -826,7 +366,7 @@ class EsmeClient:
                 proto.flush()
                 waits.append(proto.unbind_waiter)
         if waits:
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*waits), max(0.05, deadline - loop.time()))
         await self._abort()
 
@@ -869,7 +409,7 @@ class EsmeClient:
             else:
                 fut: asyncio.Future[Any] = loop.create_future()
                 self._order += 1
-                self._inflight[seq] = _FutureEntry(self._order, pdu, now, fut)
+                self._inflight[seq] = FutureEntry(self._order, pdu, now, fut)
                 self.sent_count += 1
                 if not proto.flush_scheduled:
                     proto.flush_scheduled = True
@@ -878,7 +418,7 @@ class EsmeClient:
         self._check_submit()
         fut = loop.create_future()
         self._order += 1
-        self._queue.append(_FutureEntry(self._order, pdu, loop.time(), fut))
+        self._queue.append(FutureEntry(self._order, pdu, loop.time(), fut))
         self._pump()
         return await fut
 
@@ -892,12 +432,12 @@ class EsmeClient:
         fut: asyncio.Future[list[Any]] = loop.create_future()
         if not items:
             return []
-        batch = _Batch(len(items), fut)
+        batch = Batch(len(items), fut)
         order = self._order
         append = self._queue.append
         for i, pdu in enumerate(items):
             order += 1
-            append(_BatchEntry(order, pdu, now, batch, i))
+            append(BatchEntry(order, pdu, now, batch, i))
         self._order = order
         self._pump()
         return await fut
@@ -958,7 +498,7 @@ class EsmeClient:
         if entry is None:
             return  # our bind/unbind/enquire_link, or a late one the session let through
         status = resp.command_status
-        if status in _PAUSING:
+        if status in PAUSING:
             self._throttled(entry)
         else:
             entry.ok(resp)
@@ -994,7 +534,7 @@ class EsmeClient:
 
     # throttling ------------------------------------------------------------------------
 
-    def _throttled(self, entry: _Entry) -> None:
+    def _throttled(self, entry: Entry) -> None:
         self.throttled_count += 1
         self._held.append(entry)
         until = self._loop.time() + self.throttle_pause
@@ -1016,7 +556,7 @@ class EsmeClient:
 
     def _requeue_held(self) -> None:
         if self._held:
-            self._held.sort(key=_order_key)
+            self._held.sort(key=order_key)
             self._queue.extendleft(reversed(self._held))
             self._held = []
 
@@ -1043,7 +583,7 @@ class EsmeClient:
         )
         self._fast = link.protocol if ok and link is not None else None
 
-    def _link_up(self, link: _Link) -> None:
+    def _link_up(self, link: Link) -> None:
         if link is self._tx:
             self._update_fast()
             self._down_since = None
@@ -1052,7 +592,7 @@ class EsmeClient:
                 self._expire_handle = None
             self._pump()
 
-    def _link_down(self, link: _Link) -> None:
+    def _link_down(self, link: Link) -> None:
         if link is not self._tx:
             return
         self._fast = None
@@ -1117,25 +657,3 @@ class EsmeClient:
             self._inflight.clear()
             for entry in leftover:
                 entry.fail(ConnectionLostError(f"{why}: outcome unknown"))
-
-
-def backoff_delay(attempt: int, initial: float, maximum: float, u: float) -> float:
-    """Seconds to wait before rebind attempt ``attempt`` (0 for the first after a failure).
-
-    Exponential back-off with "equal jitter": the step doubles from ``initial`` up to
-    ``maximum``; half of it is fixed and half is ``u`` (uniform in [0, 1)) times the other
-    half, so that many clients dropped at once do not come back in step.
-    """
-    step = min(maximum, initial * (2.0 ** min(attempt, 60)))
-    return step / 2.0 + u * step / 2.0
-
-
-def _order_key(entry: _Entry) -> int:
-    return entry.order
-
-
-def _status_name(status: int) -> str:
-    try:
-        return CommandStatus(status).name
-    except ValueError:
-        return "unknown status"
