@@ -42,7 +42,8 @@ class FakeSmsc:
         self.answer_enquire_link = True
         self.answer_bind = True
         self.drop_binds = 0  # drop the connection instead of answering this many binds
-        self.binds: list[tuple[str, str, str, int]] = []  # (command, system_id, range, ver)
+        # (command, system_id, system_type, address_range, interface_version)
+        self.binds: list[tuple[str, str, str, str, int]] = []
         self.enquire_links = 0
         self.responses: list[tuple[str, int, int]] = []  # (command, seq, status) received
         self.writers: list[asyncio.StreamWriter] = []
@@ -100,6 +101,7 @@ class FakeSmsc:
                             (
                                 pdu.command_name,
                                 pdu.system_id,
+                                pdu.system_type,
                                 pdu.address_range,
                                 pdu.interface_version,
                             )
@@ -195,11 +197,19 @@ async def test_exported_from_engine() -> None:
 
 
 async def test_transceiver_submit_returns_response() -> None:
-    async with FakeSmsc() as smsc, client_for(smsc, address_range="^1", system_type="VMA") as c:
+    smsc = FakeSmsc()
+    async with smsc, client_for(smsc, address_range="^1", system_type="VMA") as c:
         resp = await asyncio.wait_for(c.submit(sm("123")), HANG_GUARD)
         assert resp.command_id == CommandId.SUBMIT_SM_RESP
         assert resp.message_id == "id-123"
-        assert smsc.binds == [("bind_transceiver", "esme", "^1", 0x34)]
+        assert smsc.binds == [("bind_transceiver", "esme", "VMA", "^1", 0x34)]
+
+
+async def test_interface_version_is_sent_as_given() -> None:
+    smsc = FakeSmsc()
+    async with smsc, client_for(smsc, bind_type="transmitter", interface_version=0x33) as c:
+        assert c.bound
+        assert smsc.binds == [("bind_transmitter", "esme", "", "", 0x33)]
 
 
 async def test_wrong_password_raises_bind_error() -> None:
