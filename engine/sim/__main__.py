@@ -50,7 +50,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=_credential,
         action="append",
         metavar="SYSTEM_ID:PASSWORD",
-        help="accepted bind credentials (repeatable); without any, every bind is accepted",
+        help="accepted bind credentials (repeatable; visible in the process list: a test"
+        " carrier only); without any, every bind is accepted",
     )
     p.add_argument("--system-id", default="SIMSMSC", help="system_id in bind responses")
     p.add_argument(
@@ -61,7 +62,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-record", action="store_true", help="do not keep received PDUs")
     p.add_argument("--window", type=int, default=10, help="carrier's own window for deliver_sm")
-    p.add_argument("--enquire-link-interval", type=float, default=30.0)
+    p.add_argument(
+        "--enquire-link-interval",
+        type=float,
+        default=30.0,
+        help="idle seconds before the carrier probes a bind with enquire_link (30)",
+    )
     p.add_argument(
         "--throttle-rate", type=float, help="answer ESME_RTHROTTLED above this many submits/s"
     )
