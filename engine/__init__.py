@@ -46,6 +46,8 @@ from engine._core import (
     encode,
     encode_many,
 )
+from engine.aio.client import EsmeClient, LinkDownError
+from engine.aio.server import SmscConnection, SmscHandler, SmscServer
 from engine.errors import (
     BindError,
     ConnectionLostError,
@@ -58,6 +60,7 @@ from engine.errors import (
     SessionError,
     SmppError,
     StoreError,
+    WindowFullError,
 )
 from engine.pdu.constants import (
     CommandId,
@@ -80,6 +83,7 @@ from engine.receipts import (
     receipt_from_pdu,
 )
 from engine.scheduler import Pacer, Tier, classify_sender
+from engine.session import Session, SessionConfig, SessionState
 from engine.store import (
     HistoryEntry,
     MessageRecord,
@@ -132,9 +136,11 @@ __all__ = [
     "EnquireLink",
     "EnquireLinkResp",
     "EsmClass",
+    "EsmeClient",
     "GenericNack",
     "HistoryEntry",
     "InboundMessage",
+    "LinkDownError",
     "MessageExpiredError",
     "MessageRecord",
     "MessageState",
@@ -156,8 +162,14 @@ __all__ = [
     "RequestPdu",
     "ResponsePdu",
     "ResponseTimeoutError",
+    "Session",
+    "SessionConfig",
     "SessionError",
+    "SessionState",
     "SmppError",
+    "SmscConnection",
+    "SmscHandler",
+    "SmscServer",
     "SqliteStore",
     "Store",
     "StoreError",
@@ -171,6 +183,7 @@ __all__ = [
     "Ton",
     "Unbind",
     "UnbindResp",
+    "WindowFullError",
     "build_deliver_sms",
     "build_receipt_text",
     "build_submit_sms",

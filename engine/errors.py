@@ -21,6 +21,7 @@ __all__ = [
     "SessionError",
     "SmppError",
     "StoreError",
+    "WindowFullError",
 ]
 
 # SMPP 3.4 §5.1.3 codes used below (the full table is engine.pdu.CommandStatus; repeated
@@ -92,6 +93,10 @@ class EncodeError(EngineError, ValueError):
 
 class SessionError(SmppError):
     """The SMPP session state machine refused an operation (wrong bind state, window full)."""
+
+
+class WindowFullError(SessionError):
+    """Every slot of the session's window holds a request awaiting its response."""
 
 
 class BindError(SmppError):

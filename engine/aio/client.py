@@ -1,0 +1,659 @@
+"""The asyncio SMPP 3.4 ESME client: :class:`EsmeClient`.
+
+An adapter around the sans-IO :class:`engine.session.Session`: an asyncio ``Protocol`` feeds
+every TCP read to ``Session.receive_data`` (the codec frames and decodes all whole PDUs of the
+read in one call) and writes what the session has to send once per loop iteration (one
+``transport.write`` for every PDU queued in that iteration).  One loop timer per connection
+follows ``Session.next_deadline()`` for response timeouts and enquire_link.
+
+Outcomes of :meth:`EsmeClient.submit` (the contract the caller relies on):
+
+- the peer answered: the response PDU is returned *whatever its command_status* (check
+  ``resp.command_status``; a ``generic_nack`` is returned the same way), except the throttling
+  answers ESME_RTHROTTLED and ESME_RMSGQFUL, which the client handles itself (below);
+- the connection dropped while the request was in flight: :class:`engine.ConnectionLostError`
+  (the outcome is unknown; the request is never resent silently);
+- no response within ``response_timeout``: :class:`engine.ResponseTimeoutError` (outcome
+  unknown as well);
+- the link was not bound within ``connect_timeout`` of the submit (or of the link going
+  down): :class:`LinkDownError` -- the request was never written, so it was not delivered.
+
+Throttling (ESME_RTHROTTLED 0x58, ESME_RMSGQFUL 0x14, SMPP 3.4 §5.1.3): the whole link
+pauses for ``throttle_pause`` seconds.  During the pause nothing new is sent; the client waits
+until every request still in flight is answered (or failed), then resends every throttled PDU
+in the order they were first submitted, before anything queued behind them.  With a window
+above 1, PDUs that were already in flight behind a throttled one and that the carrier
+accepted have overtaken it; nothing else can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import ssl as _ssl
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal
+
+from engine._core import BindReceiver, BindTransceiver, BindTransmitter, Pdu, RequestPdu
+from engine.aio._esme_entries import (
+    Batch,
+    BatchEntry,
+    Entry,
+    FutureEntry,
+    backoff_delay,
+    order_key,
+)
+from engine.aio._esme_link import PAUSING, EsmeProtocol, Link
+from engine.errors import ConnectionLostError, ResponseTimeoutError, SessionError, WindowFullError
+from engine.session import SessionConfig
+
+__all__ = ["BindType", "EsmeClient", "LinkDownError", "backoff_delay"]
+
+log = logging.getLogger("engine.aio.client")
+
+BindType = Literal["transmitter", "receiver", "transceiver", "pair"]
+DeliverCallback = Callable[[Pdu], Awaitable[int | None] | int | None]
+
+# Field limits of the bind PDUs (SMPP 3.4 §4.1.1, lengths without the terminating NUL).
+_BIND_FIELD_MAX = {"system_id": 15, "password": 8, "system_type": 12, "address_range": 40}
+
+
+class LinkDownError(SessionError):
+    """The link was not bound within ``connect_timeout``; the request was never written.
+
+    Unlike :class:`engine.ConnectionLostError` the outcome is known: the carrier did not get
+    the PDU, so it is safe to submit it again.  Also raised by :meth:`EsmeClient.start` when
+    the first bind does not succeed in time, and for PDUs still queued when the client
+    closes.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# The client.
+# ---------------------------------------------------------------------------------------
+
+
+class EsmeClient:
+    """An SMPP 3.4 ESME (the application side of a carrier bind), for asyncio.
+
+    ``bind_type`` is ``"transmitter"``, ``"receiver"``, ``"transceiver"`` or ``"pair"`` (a
+    transmitter and a receiver bind, two connections, as one client).  Use it as
+    ``async with EsmeClient(...) as client:`` or call :meth:`start` / :meth:`close`.
+
+    ``window`` requests may be in flight at once; :meth:`submit` waits for a slot.
+    ``on_deliver(pdu)`` (sync or async) gets every deliver_sm and data_sm from the carrier;
+    its return value (a command_status, ``None`` meaning 0) goes back in the response; if it
+    raises, the client answers ESME_RX_T_APPN so that the carrier retries.  Without
+    ``on_deliver`` every deliver_sm is acknowledged with status 0.  Reading from the carrier
+    pauses while ``max_inbound_queue`` deliveries wait for ``on_deliver``.
+
+    After any failure (connect error, bind refused, connection lost, dead peer) the client
+    rebinds by itself with exponential back-off (``backoff_initial`` doubling up to
+    ``backoff_max``) and jitter, unless ``rebind`` is false.  ``max_rate`` caps the PDUs per
+    second written on the transmitting link.  ``ssl`` is an :class:`ssl.SSLContext` for TLS.
+    ``connect_timeout`` bounds how long :meth:`start` and queued submits wait for a bound
+    link.  See the module docstring for the outcomes of a submit and throttling.
+
+    Example::
+
+        async def on_deliver(pdu):
+            print(pdu.source_addr, pdu.short_message)
+            return 0  # ESME_ROK
+
+        async with EsmeClient("smsc.example", 2775, system_id="acme", password="s3cret",
+                              window=64, on_deliver=on_deliver) as client:
+            resp = await client.submit(SubmitSm(source_addr="15005550006",
+                                                destination_addr="15005550100",
+                                                registered_delivery=1,
+                                                short_message=b"hello"))
+            if resp.command_status == 0:
+                print("accepted as", resp.message_id)
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        system_id: str,
+        password: str,
+        bind_type: BindType = "transceiver",
+        window: int = 10,
+        on_deliver: DeliverCallback | None = None,
+        system_type: str = "",
+        address_range: str = "",
+        interface_version: int = 0x34,
+        ssl: _ssl.SSLContext | None = None,
+        rebind: bool = True,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        throttle_pause: float = 1.0,
+        max_rate: float | None = None,
+        response_timeout: float = 30.0,
+        enquire_link_interval: float | None = 30.0,
+        close_grace: float = 5.0,
+        max_inbound_queue: int = 1000,
+        connect_timeout: float = 30.0,
+        enquire_link_timeout: float = 10.0,
+    ) -> None:
+        if bind_type not in ("transmitter", "receiver", "transceiver", "pair"):
+            raise ValueError(
+                f"bind_type: expected 'transmitter', 'receiver', 'transceiver' or 'pair',"
+                f" got {bind_type!r}"
+            )
+        for name, value in (
+            ("system_id", system_id),
+            ("password", password),
+            ("system_type", system_type),
+            ("address_range", address_range),
+        ):
+            if not isinstance(value, str):
+                raise TypeError(f"{name}: expected str, got {type(value).__name__}")
+            if len(value) > _BIND_FIELD_MAX[name]:
+                raise ValueError(
+                    f"{name}: at most {_BIND_FIELD_MAX[name]} characters in SMPP 3.4 (§4.1.1),"
+                    f" got {len(value)}"
+                )
+        if not 0 <= interface_version <= 0xFF:
+            raise ValueError(f"interface_version: expected 0..255, got {interface_version}")
+        if not isinstance(window, int) or window < 1:
+            raise ValueError(f"window: expected an int >= 1, got {window!r}")
+        if max_inbound_queue < 1:
+            raise ValueError(f"max_inbound_queue: expected >= 1, got {max_inbound_queue}")
+        if max_rate is not None and max_rate <= 0:
+            raise ValueError(f"max_rate: expected > 0 or None, got {max_rate}")
+        for name, fvalue in (
+            ("backoff_initial", backoff_initial),
+            ("backoff_max", backoff_max),
+            ("response_timeout", response_timeout),
+            ("connect_timeout", connect_timeout),
+            ("enquire_link_timeout", enquire_link_timeout),
+        ):
+            if not fvalue > 0:
+                raise ValueError(f"{name}: expected > 0, got {fvalue}")
+        for name, fvalue in (("throttle_pause", throttle_pause), ("close_grace", close_grace)):
+            if not fvalue >= 0:
+                raise ValueError(f"{name}: expected >= 0, got {fvalue}")
+        if enquire_link_interval is not None and not enquire_link_interval > 0:
+            raise ValueError(
+                f"enquire_link_interval: expected > 0 or None, got {enquire_link_interval}"
+            )
+        self.host = host
+        self.port = port
+        self.system_id = system_id
+        self._password = password  # never in repr or logs
+        self.bind_type = bind_type
+        self.window = window
+        self.on_deliver = on_deliver
+        self.system_type = system_type
+        self.address_range = address_range
+        self.interface_version = interface_version
+        self.ssl = ssl
+        self.rebind = rebind
+        self.backoff_initial = backoff_initial
+        self.backoff_max = max(backoff_max, backoff_initial)
+        self.throttle_pause = throttle_pause
+        self.max_rate = max_rate
+        self.response_timeout = response_timeout
+        self.enquire_link_interval = enquire_link_interval
+        self.close_grace = close_grace
+        self.max_inbound_queue = max_inbound_queue
+        self.connect_timeout = connect_timeout
+        self._session_config = SessionConfig(
+            window=window,
+            response_timeout=response_timeout,
+            enquire_link_interval=enquire_link_interval,
+            enquire_link_timeout=enquire_link_timeout,
+        )
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self._links: list[Link] = []
+        self._tx: Link | None = None
+        self._started = False
+        self._closing = False
+        self._close_started = False
+        self._closed_event: asyncio.Event | None = None  # type: ignore[assignment]
+        self._queue: collections.deque[Entry] = collections.deque()
+        self._inflight: dict[int, Entry] = {}
+        self._order = 0
+        # throttling
+        self._paused = False
+        self._pause_until = 0.0
+        self._held: list[Entry] = []
+        self._resume_handle: asyncio.TimerHandle | None = None
+        # max_rate (GCRA: theoretical arrival time of the next PDU)
+        self._interval = 1.0 / max_rate if max_rate else 0.0
+        self._tat = 0.0
+        self._rate_handle: asyncio.TimerHandle | None = None
+        # link-down expiry of queued submits
+        self._down_since: float | None = 0.0
+        self._expire_handle: asyncio.TimerHandle | None = None
+        self._idle: asyncio.Event | None = None
+        # the transmitting link's protocol while submit() may write at once (see _update_fast)
+        self._fast: EsmeProtocol | None = None
+        self._workers: set[asyncio.Task[None]] = set()  # on_deliver feeders, per connection
+        #: counters (read by tests and metrics)
+        self.throttled_count = 0
+        self.sent_count = 0
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closing else ("bound" if self.bound else "unbound")
+        return (
+            f"<EsmeClient {self.system_id!r}@{self.host}:{self.port} {self.bind_type}"
+            f" window={self.window} {state}>"
+        )
+
+    # lifecycle -------------------------------------------------------------------------
+
+    @property
+    def bound(self) -> bool:
+        """True when every link of this client is bound right now."""
+        return bool(self._links) and all(link.bound for link in self._links)
+
+    @property
+    def binds(self) -> int:
+        """Successful binds so far, over all links (rebinds included)."""
+        return sum(link.binds for link in self._links)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests written and not yet answered."""
+        return len(self._inflight)
+
+    @property
+    def queued(self) -> int:
+        """Submits waiting for the link, a window slot, the rate limit or a throttle pause."""
+        return len(self._queue) + len(self._held)
+
+    async def start(self) -> None:
+        """Connect and bind every link; return once all are bound.
+
+        Raises :class:`engine.BindError` when the carrier refuses the credentials, and
+        :class:`LinkDownError` when a link is not bound within ``connect_timeout``.
+        """
+        if self._started:
+            raise SessionError("EsmeClient.start: already started")
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        self._closed_event = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._down_since = self._loop.time()
+        if self.bind_type == "pair":
+            specs = [(BindTransmitter, "tx"), (BindReceiver, "rx")]
+        else:
+            cls = {
+                "transmitter": BindTransmitter,
+                "receiver": BindReceiver,
+                "transceiver": BindTransceiver,
+            }[self.bind_type]
+            specs = [(cls, self.bind_type)]
+        self._links = [Link(self, cls, f"{self.system_id}/{name}") for cls, name in specs]
+        for link in self._links:
+            if link.can_submit:
+                self._tx = link
+            link.task = self._loop.create_task(link.run())
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.shield(link.first) for link in self._links)),
+                self.connect_timeout,
+            )
+        except TimeoutError:
+            errors = [repr(link.last_error) for link in self._links if link.last_error]
+            await self._abort()
+            raise LinkDownError(
+                f"EsmeClient.start: not bound to {self.host}:{self.port} within"
+                f" connect_timeout={self.connect_timeout} s"
+                + (f" (last error: {'; '.join(errors)})" if errors else "")
+            ) from None
+        except BaseException:
+            await self._abort()
+            raise
+
+    async def _abort(self) -> None:
+        self._closing = True
+        self._fast = None
+        for handle in (self._rate_handle, self._resume_handle, self._expire_handle):
+            if handle is not None:
+                handle.cancel()
+        self._rate_handle = self._resume_handle = self._expire_handle = None
+        if self._closed_event is not None:
+            self._closed_event.set()
+        for link in self._links:
+            if link.protocol is not None:
+                link.protocol.close(abort=True)
+            if link.task is not None:
+                link.task.cancel()
+        for task in list(self._workers):
+            task.cancel()  # an on_deliver still running: its response could not be sent
+        for task in [*self._workers, *(link.task for link in self._links if link.task)]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            if not link.first.done():
+                link.first.cancel()
+            elif not link.first.cancelled():
+                link.first.exception()  # retrieved: no "never retrieved" log
+        self._fail_queued("client closed")
+
+    async def close(self) -> None:
+        """Graceful close: finish what is queued and in flight (up to ``close_grace``
+        seconds), unbind, close.  What is left then fails: queued PDUs with
+        :class:`LinkDownError` (never sent), in-flight ones with ConnectionLostError."""
+        if not self._started or self._close_started:
+            return
+        self._close_started = True
+        loop = self._loop
+        deadline = loop.time() + self.close_grace
+        self._closing = True  # no new submits; no rebinds
+        self._fast = None
+        assert self._idle is not None
+        busy = self._queue or self._inflight or self._held
+        if busy and self._tx is not None and self._tx.bound:
+            self._idle.clear()
+            self._check_idle()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - loop.time()))
+        self._fail_queued("client closed")
+        waits = []
+        for link in self._links:
+            proto = link.protocol
+            if proto is not None and link.bound and not proto.closed:
+                proto.unbind_waiter = loop.create_future()
+                try:
+                    proto.session.unbind(loop.time())
+                except SessionError:
+                    continue
+                proto.flush()
+                waits.append(proto.unbind_waiter)
+        if waits:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), max(0.05, deadline - loop.time()))
+        await self._abort()
+
+    async def __aenter__(self) -> EsmeClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # submitting ------------------------------------------------------------------------
+
+    def _check_submit(self) -> None:
+        if not self._started:
+            raise SessionError("EsmeClient: call start() (or use async with) before submit")
+        if self._closing:
+            raise SessionError("EsmeClient: closed; no new submits")
+        if self._tx is None:
+            raise SessionError("EsmeClient: a receiver bind cannot send requests")
+
+    async def submit(self, pdu: RequestPdu) -> Any:
+        """Send one request (submit_sm, data_sm, query_sm, ...) and return its response.
+
+        The result is the response PDU: its class matches the request (SubmitSmResp for
+        submit_sm, ...) or is GenericNack.  Waits for a window slot.  The PDU's
+        ``sequence_number`` is assigned by the session (do not share one PDU object
+        between concurrent submits).  See the module docstring for errors and throttling.
+        """
+        proto = self._fast
+        loop = self._loop
+        # len(_inflight) is the session's outstanding count: the session's own enquire_link
+        # is outside the window, and bind/unbind are never in flight while submits are.
+        if proto is not None and not self._queue and len(self._inflight) < self.window:
+            # Fast path: bound, not paused, no rate limit, nothing queued, a slot free.
+            now = loop.time()
+            try:
+                seq = proto.session.send_request(pdu, now)  # EncodeError: nothing was sent
+            except WindowFullError:
+                pass  # the session counts something we do not: take the queued path
+            else:
+                fut: asyncio.Future[Any] = loop.create_future()
+                self._order += 1
+                self._inflight[seq] = FutureEntry(self._order, pdu, now, fut)
+                self.sent_count += 1
+                if not proto.flush_scheduled:
+                    proto.flush_scheduled = True
+                    loop.call_soon(proto.flush)
+                return await fut
+        self._check_submit()
+        fut = loop.create_future()
+        self._order += 1
+        self._queue.append(FutureEntry(self._order, pdu, loop.time(), fut))
+        self._pump()
+        return await fut
+
+    async def submit_many(self, pdus: Iterable[RequestPdu]) -> list[Any]:
+        """Send several requests in order, through the window; return, in the same order,
+        each one's response or the exception that ended it (as ``submit`` would raise)."""
+        self._check_submit()
+        loop = self._loop
+        now = loop.time()
+        items = list(pdus)
+        fut: asyncio.Future[list[Any]] = loop.create_future()
+        if not items:
+            return []
+        batch = Batch(len(items), fut)
+        order = self._order
+        append = self._queue.append
+        for i, pdu in enumerate(items):
+            order += 1
+            append(BatchEntry(order, pdu, now, batch, i))
+        self._order = order
+        self._pump()
+        return await fut
+
+    # the pump: queue -> session, as the window, the rate and throttling allow -----------
+
+    def _pump(self) -> None:
+        link = self._tx
+        if self._paused or link is None or not link.bound:
+            if link is not None and not link.bound and self._queue:
+                self._arm_expiry()
+            return
+        queue = self._queue
+        if not queue:
+            return
+        proto = link.protocol
+        assert proto is not None
+        session = proto.session
+        free = session.window_free
+        if free <= 0:
+            return
+        inflight = self._inflight
+        now = self._loop.time()
+        interval = self._interval
+        sent = 0
+        while free > 0 and queue:
+            if interval:
+                tat = self._tat
+                if tat > now:
+                    if self._rate_handle is None:
+                        self._rate_handle = self._loop.call_at(tat, self._rate_wakeup)
+                    break
+                self._tat = (tat if tat > now - interval else now) + interval
+            entry = queue.popleft()
+            if entry.abandoned():
+                continue
+            try:
+                seq = session.send_request(entry.pdu, now)
+            except WindowFullError:
+                queue.appendleft(entry)  # wait for a response to free a slot
+                break
+            except Exception as exc:  # SessionError, EncodeError, ...: this PDU only
+                entry.fail(exc)
+                continue
+            inflight[seq] = entry
+            free -= 1
+            sent += 1
+        if sent:
+            self.sent_count += sent
+            proto.schedule_flush()
+
+    def _rate_wakeup(self) -> None:
+        self._rate_handle = None
+        self._pump()
+
+    def _on_response(self, resp: Pdu) -> None:
+        entry = self._inflight.pop(resp.sequence_number, None)
+        if entry is None:
+            return  # our bind/unbind/enquire_link, or a late one the session let through
+        status = resp.command_status
+        if status in PAUSING:
+            self._throttled(entry)
+        else:
+            entry.ok(resp)
+
+    def _on_failed(self, request: Any, exc_type: type[Exception]) -> None:
+        entry = self._inflight.pop(request.sequence_number, None)
+        if entry is None:
+            return
+        if exc_type is ResponseTimeoutError:
+            msg = (
+                f"no response to {request.command_name} seq={request.sequence_number}"
+                f" within {self.response_timeout} s; outcome unknown"
+            )
+        else:
+            msg = (
+                f"connection lost with {request.command_name} seq={request.sequence_number}"
+                " in flight; outcome unknown (not resent)"
+            )
+        entry.fail(exc_type(msg))
+
+    def _after_responses(self) -> None:
+        if self._paused:
+            if not self._inflight and self._loop.time() >= self._pause_until:
+                self._resume()
+        else:
+            self._pump()
+        if self._closing:
+            self._check_idle()
+
+    def _check_idle(self) -> None:
+        if not self._queue and not self._inflight and not self._held and self._idle is not None:
+            self._idle.set()
+
+    # throttling ------------------------------------------------------------------------
+
+    def _throttled(self, entry: Entry) -> None:
+        self.throttled_count += 1
+        self._held.append(entry)
+        until = self._loop.time() + self.throttle_pause
+        if until > self._pause_until:
+            self._pause_until = until
+        if not self._paused:
+            self._paused = True
+            self._fast = None
+            log.info("link throttled by the carrier; pausing %.2f s", self.throttle_pause)
+        if self._resume_handle is not None:
+            self._resume_handle.cancel()
+        self._resume_handle = self._loop.call_at(self._pause_until, self._resume_timer)
+
+    def _resume_timer(self) -> None:
+        self._resume_handle = None
+        if self._paused and not self._inflight:
+            self._resume()
+        # else: the last in-flight response resumes (see _after_responses)
+
+    def _requeue_held(self) -> None:
+        if self._held:
+            self._held.sort(key=order_key)
+            self._queue.extendleft(reversed(self._held))
+            self._held = []
+
+    def _resume(self) -> None:
+        self._paused = False
+        self._update_fast()
+        if self._resume_handle is not None:
+            self._resume_handle.cancel()
+            self._resume_handle = None
+        self._requeue_held()
+        self._pump()
+
+    # link up / down ---------------------------------------------------------------------
+
+    def _update_fast(self) -> None:
+        link = self._tx
+        ok = (
+            link is not None
+            and link.bound
+            and link.protocol is not None
+            and not self._paused
+            and not self._closing
+            and not self._interval
+        )
+        self._fast = link.protocol if ok and link is not None else None
+
+    def _link_up(self, link: Link) -> None:
+        if link is self._tx:
+            self._update_fast()
+            self._down_since = None
+            if self._expire_handle is not None:
+                self._expire_handle.cancel()
+                self._expire_handle = None
+            self._pump()
+
+    def _link_down(self, link: Link) -> None:
+        if link is not self._tx:
+            return
+        self._fast = None
+        # Every request in flight was failed through RequestAborted; anything the session
+        # did not report is failed here, so that nothing is dropped silently.
+        if self._inflight:
+            leftover = list(self._inflight.values())
+            self._inflight.clear()
+            for entry in leftover:
+                entry.fail(
+                    ConnectionLostError(
+                        "connection lost with the request in flight; outcome unknown"
+                    )
+                )
+        # Throttled PDUs were refused by the carrier: resending them is not a duplicate.
+        self._paused = False
+        if self._resume_handle is not None:
+            self._resume_handle.cancel()
+            self._resume_handle = None
+        self._requeue_held()
+        self._down_since = self._loop.time()
+        if not self.rebind and not self._closing:
+            self._closing = True
+            assert self._closed_event is not None
+            self._closed_event.set()
+            self._fail_queued("connection lost and rebind=False")
+        elif self._queue:
+            self._arm_expiry()
+        if self._closing:
+            self._check_idle()
+
+    def _arm_expiry(self) -> None:
+        if self._expire_handle is not None or not self._queue or self._down_since is None:
+            return
+        first = self._queue[0]
+        when = max(first.queued_at, self._down_since) + self.connect_timeout
+        self._expire_handle = self._loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self._expire_handle = None
+        if self._down_since is None:
+            return
+        now = self._loop.time()
+        queue = self._queue
+        while queue and max(queue[0].queued_at, self._down_since) + self.connect_timeout <= now:
+            entry = queue.popleft()
+            entry.fail(
+                LinkDownError(
+                    f"link to {self.host}:{self.port} not bound within"
+                    f" connect_timeout={self.connect_timeout} s; the PDU was not sent"
+                )
+            )
+        self._arm_expiry()
+
+    def _fail_queued(self, why: str) -> None:
+        self._requeue_held()
+        queue = self._queue
+        while queue:
+            queue.popleft().fail(LinkDownError(f"{why}; the PDU was not sent"))
+        if self._inflight and all(link.protocol is None for link in self._links):
+            leftover = list(self._inflight.values())
+            self._inflight.clear()
+            for entry in leftover:
+                entry.fail(ConnectionLostError(f"{why}: outcome unknown"))
