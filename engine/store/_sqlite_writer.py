@@ -70,18 +70,10 @@ def record_from_row(r: tuple[Any, ...]) -> MessageRecord:
 
 
 def carrier_id_keys(carrier_id: str) -> tuple[str, set[str]]:
-    """The canonical spelling of a carrier id and every spelling it may take in a receipt.
-
-    :func:`engine.receipts.message_id_keys`, after dropping a ``0x`` prefix: carriers that
-    answer ``0x1F`` in submit_sm_resp write ``31`` or ``1F`` in the receipt.
-    """
-    s = carrier_id.strip().strip("\x00")
-    if len(s) > 2 and s[:2] in ("0x", "0X") and all(c in _HEX for c in s[2:]):
-        s = s[2:]
-    return normalize_message_id(s), message_id_keys(s)
-
-
-_HEX = frozenset("0123456789abcdefABCDEF")
+    """The canonical spelling of a carrier id and every spelling it may take in a receipt
+    (:func:`engine.receipts.normalize_message_id` and :func:`~engine.receipts.message_id_keys`,
+    which also read a ``0x`` prefix: ``0x1F`` in submit_sm_resp meets ``31`` or ``1F``)."""
+    return normalize_message_id(carrier_id), message_id_keys(carrier_id)
 
 
 def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
