@@ -61,16 +61,19 @@ class Probe:
 
     def __init__(self, store: SqliteStore) -> None:
         self.busy = 0.0
+        self.cpu = 0.0  # the writer thread's own CPU time in its group runner
         self.groups = 0
         writer = store._writer
         run = writer._run_batch
 
         def timed(batch: list[Any]) -> bool:
             t = time.perf_counter()
+            c = time.thread_time()
             try:
                 return run(batch)
             finally:
                 self.busy += time.perf_counter() - t
+                self.cpu += time.thread_time() - c
                 self.groups += 1
 
         writer._run_batch = timed  # type: ignore[method-assign]
@@ -112,6 +115,7 @@ async def run_case(
         "group": done / max(1, stats["commits"]),
         "busy": probe.busy / wall,
         "writer_us": probe.busy / done * 1e6,
+        "writer_cpu_us": probe.cpu / done * 1e6,
         "cpu_us": cpu / done * 1e6,
     }
 

@@ -27,11 +27,10 @@ from engine.store import _sqlite_sql as sql
 from engine.store.base import IN_FLIGHT_ERROR_CODE, MessageRecord
 from engine.store.rules import check_transition, receipt_target
 
-__all__ = ["Op", "Writer", "carrier_id_keys", "record_from_row"]
+__all__ = ["AcceptGroup", "Op", "Writer", "carrier_id_keys", "record_from_row"]
 
 # Op kinds.  An op is (kind, payload, future, loop).
-ACCEPT = 0  # payload: (shape, row)
-ACCEPT_MANY = 1  # payload: list of (shape, row)
+ACCEPT = 0  # payload: an AcceptGroup; future None (the group holds one per waiter)
 CALL = 2  # payload: (handler, args): handler(writer, *args) -> result
 STOP = 3
 
@@ -76,15 +75,32 @@ def carrier_id_keys(carrier_id: str) -> tuple[str, set[str]]:
     return normalize_message_id(carrier_id), message_id_keys(carrier_id)
 
 
-def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    # Runs on the waiters' loop: one call per commit.
-    for fut, result, exc in items:
-        if fut.cancelled():
-            continue
-        if exc is None:
-            fut.set_result(result)
-        else:
-            fut.set_exception(exc)
+class AcceptGroup:
+    """The accepts one event loop made in one iteration: one op on the writer's queue.
+
+    ``rows`` holds the INSERT rows by shape (see :data:`_sqlite_sql.INSERT_ACCEPT`), ids
+    included; ``futures`` one future per waiting ``accept``/``accept_many`` call.  The whole
+    group is in one transaction, so an ``accept_many`` is all or none.
+    """
+
+    __slots__ = ("futures", "rows")
+
+    def __init__(self) -> None:
+        self.rows: tuple[list[tuple[Any, ...]], ...] = ([], [], [], [])
+        self.futures: list[asyncio.Future[None]] = []
+
+
+def _resolve(items: list[tuple[Any, Any, BaseException | None]]) -> None:
+    # Runs on the waiters' loop: one call per commit.  An item's first element is one
+    # future, or a list of them (an AcceptGroup's, all answered alike).
+    for target, result, exc in items:
+        for fut in target if type(target) is list else (target,):
+            if fut.cancelled():
+                continue
+            if exc is None:
+                fut.set_result(result)
+            else:
+                fut.set_exception(exc)
 
 
 class Writer(threading.Thread):
@@ -116,9 +132,9 @@ class Writer(threading.Thread):
         )
         self._number_index = number_index
         self.conn: sqlite3.Connection | None = None
-        self.next_id = 1
+        self.next_id = 1  # the first free message id at open; the store allocates from it
         self.commits = 0  # transactions committed (groups); read by SqliteStore.stats
-        self.ops = 0  # writes in them
+        self.ops = 0  # writes in them (each accept, accept_many and other call)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -176,11 +192,12 @@ class Writer(threading.Thread):
     def _drain_failed(self) -> None:
         while True:
             try:
-                _, _, fut, loop = self.queue.get_nowait()
+                kind, payload, fut, loop = self.queue.get_nowait()
             except queue.Empty:
                 return
-            if fut is not None and loop is not None:
-                self._post(loop, [(fut, None, StoreError(str(self.failure)))])
+            target = payload.futures if kind == ACCEPT else fut
+            if target is not None and loop is not None:
+                self._post(loop, [(target, None, StoreError(str(self.failure)))])
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -203,25 +220,23 @@ class Writer(threading.Thread):
         """Run one group in one transaction; True when a STOP op was in it."""
         conn = self.conn
         assert conn is not None
-        first_id = self.next_id
         done: list[tuple[Op, Any, BaseException | None]] = []
         pending: list[list[tuple[Any, ...]]] = [[], [], [], []]
         stop = False
+        writes = 0
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in batch:
                 kind, payload = op[0], op[1]
                 if kind == ACCEPT:
-                    shape, row = payload
-                    pending[shape].append((self.next_id, *row))
-                    done.append((op, self.next_id, None))
-                    self.next_id += 1
-                elif kind == ACCEPT_MANY:
-                    done.append((op, self.next_id, None))
-                    for shape, row in payload:
-                        pending[shape].append((self.next_id, *row))
-                        self.next_id += 1
-                elif kind == CALL:
+                    for shape, rows in enumerate(payload.rows):
+                        if rows:
+                            pending[shape] += rows
+                    done.append((op, None, None))
+                    writes += len(payload.futures)
+                    continue
+                writes += 1
+                if kind == CALL:
                     self._flush(pending)  # a later op may touch a row accepted earlier
                     handler, args = payload
                     try:
@@ -234,14 +249,14 @@ class Writer(threading.Thread):
             self._flush(pending)
             conn.execute("COMMIT")
             self.commits += 1
-            self.ops += len(batch)
+            self.ops += writes
         except Exception as exc:
             if conn.in_transaction:
                 # If even the rollback fails, SQLite rolls back when the connection closes
                 # or the next transaction starts; the waiters must be answered either way.
+                # The ids the group held stay unused (ids only need to grow).
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            self.next_id = first_id
             err = f"database error, nothing in this group was written: {exc!r}"
             done = [(op, None, None if op[0] == STOP else StoreError(err)) for op in batch]
         self._answer(done)
@@ -264,12 +279,13 @@ class Writer(threading.Thread):
 
     def _answer(self, done: list[tuple[Op, Any, BaseException | None]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for (_, _, fut, loop), result, exc in done:
-            if fut is not None and loop is not None:
+        for (kind, payload, fut, loop), result, exc in done:
+            target = payload.futures if kind == ACCEPT else fut
+            if target is not None and loop is not None:
                 items = by_loop.get(loop)
                 if items is None:
                     items = by_loop[loop] = []
-                items.append((fut, result, exc))
+                items.append((target, result, exc))
         for loop, items in by_loop.items():
             self._post(loop, items)
 
@@ -358,12 +374,9 @@ class Writer(threading.Thread):
         err_message = None if code is None else f"carrier error {code}"
         return self._update(sql.UPDATE_RECEIPT, (target, code, err_message, at, row[0]))
 
-    def record_inbound(self, row: tuple[Any, ...]) -> int:
+    def record_inbound(self, row: tuple[Any, ...]) -> None:
         assert self.conn is not None
-        msg_id = self.next_id
-        self.conn.execute(sql.INSERT_INBOUND, (msg_id, *row))
-        self.next_id += 1
-        return msg_id
+        self.conn.execute(sql.INSERT_INBOUND, row)
 
     def recover(self, policy: str, at: float) -> list[MessageRecord]:
         assert self.conn is not None
