@@ -6,6 +6,15 @@ waiting (up to ``max_batch``), runs them in one transaction, commits once (one f
 ``loop.call_soon_threadsafe`` per event loop per commit, never one per message.  While it
 commits, new ops queue up and form the next group, so durability does not cap throughput.
 
+At ``synchronous=FULL`` the fsync is not SQLite's: SQLite commits at NORMAL (no fsync)
+and a second thread, the syncer, fsyncs the WAL file and only then answers the group's
+waiters.  Meanwhile the writer already runs the next group, so the fsync of one group
+overlaps the inserts of the next instead of adding to them.  This is what SQLite's FULL
+does in WAL mode (fsync the WAL after each commit; checkpoints sync as in NORMAL), done
+one group later on another thread; nobody is answered before the fsync that covers their
+commit returned.  If an fsync fails, that group and every later write fail and the store
+refuses new work (what the WAL holds may not be on disk).
+
 An op that breaks a rule (unknown sid, illegal transition) fails alone and writes nothing;
 a database error rolls the whole group back and fails every op in it, so nothing is
 reported accepted that is not committed.
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -122,9 +132,12 @@ class Writer(threading.Thread):
         self.failure: BaseException | None = None
         self._ready = threading.Event()
         self._path = path
+        # FULL: SQLite at NORMAL + the syncer's fsync of the WAL (module docstring).
+        self._full = synchronous == "FULL"
+        self._syncer: _Syncer | None = None
         self._pragmas = (
             "PRAGMA journal_mode = WAL",
-            f"PRAGMA synchronous = {synchronous}",
+            f"PRAGMA synchronous = {'NORMAL' if self._full else synchronous}",
             f"PRAGMA cache_size = -{cache_size_kib}",
             "PRAGMA temp_store = MEMORY",
             f"PRAGMA wal_autocheckpoint = {wal_autocheckpoint}",
@@ -179,15 +192,32 @@ class Writer(threading.Thread):
             self.failure = exc if isinstance(exc, StoreError) else StoreError(f"open: {exc}")
             self._ready.set()
             return
+        try:
+            if self._full:
+                self._syncer = _Syncer(self)
+                self._syncer.start()
+        except BaseException as exc:
+            self.conn.close()
+            self.failure = StoreError(f"open: {exc}")
+            self._ready.set()
+            return
         self._ready.set()
         try:
             self._loop()
+            self._stop_syncer()  # every answer given before the checkpoint
             self.checkpoint()  # leave a short WAL behind a clean close
         except BaseException as exc:  # a bug: fail everything that waits, refuse new work
             self.failure = StoreError(f"store writer stopped: {exc!r}")
+            self._stop_syncer()
             self._drain_failed()
         finally:
             self.conn.close()
+
+    def _stop_syncer(self) -> None:
+        syncer = self._syncer
+        if syncer is not None and syncer.is_alive():
+            syncer.queue.put(None)
+            syncer.join()
 
     def _drain_failed(self) -> None:
         while True:
@@ -259,7 +289,10 @@ class Writer(threading.Thread):
                     conn.execute("ROLLBACK")
             err = f"database error, nothing in this group was written: {exc!r}"
             done = [(op, None, None if op[0] == STOP else StoreError(err)) for op in batch]
-        self._answer(done)
+        if self._syncer is not None:
+            self._syncer.queue.put(done)  # answered after the fsync that covers this commit
+        else:
+            self._answer(done)
         return stop
 
     def _flush(self, pending: list[list[tuple[Any, ...]]]) -> None:
@@ -294,6 +327,13 @@ class Writer(threading.Thread):
         # RuntimeError: the waiters' loop is closed, nobody is left to tell.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_resolve, items)
+
+    def fail_unsynced(self, done: list[tuple[Op, Any, BaseException | None]], exc: OSError) -> None:
+        """The syncer's fsync failed: fail ``done`` and refuse all further work."""
+        if self.failure is None:
+            self.failure = StoreError(f"fsync of the WAL failed, the store stops: {exc!r}")
+        err = StoreError(f"not durable, the fsync after this commit failed: {exc!r}")
+        self._answer([(op, None, None if op[0] == STOP else err) for op, _, _ in done])
 
     # -- handlers (run on this thread, inside the group's transaction) --------------------
 
@@ -406,3 +446,58 @@ class Writer(threading.Thread):
     def checkpoint(self) -> None:
         assert self.conn is not None
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+class _Syncer(threading.Thread):
+    """At synchronous=FULL: fsyncs the WAL after the writer's commits, then answers them.
+
+    It takes every commit waiting at that moment and covers them with one fsync (on its
+    own descriptor of the ``-wal`` file: fsync writes out the file, whoever wrote it).
+    ``None`` on the queue stops it after what came before.
+    """
+
+    def __init__(self, writer: Writer) -> None:
+        super().__init__(name="smpp-engine-store-syncer", daemon=True)
+        self.queue: queue.SimpleQueue[list[tuple[Op, Any, BaseException | None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._writer = writer
+        wal = writer._path + "-wal"
+        self._fd = os.open(wal, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            # The WAL's directory entry too, once (SQLite at NORMAL may not have synced it).
+            os.fsync(self._fd)
+            directory = os.open(os.path.dirname(os.path.abspath(wal)), os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def run(self) -> None:
+        q = self.queue
+        writer = self._writer
+        failed: OSError | None = None  # after one failed fsync, nothing is durable
+        try:
+            while True:
+                items = [q.get()]
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        items.append(q.get_nowait())
+                done = [d for group in items if group is not None for d in group]
+                if done:
+                    try:
+                        if failed is not None:
+                            raise failed
+                        os.fsync(self._fd)
+                    except OSError as exc:
+                        failed = exc
+                        writer.fail_unsynced(done, exc)
+                    else:
+                        writer._answer(done)
+                if None in items:
+                    return
+        finally:
+            os.close(self._fd)
