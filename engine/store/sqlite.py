@@ -10,7 +10,9 @@ Use::
 ``synchronous`` (SQLite's ``PRAGMA synchronous``, in WAL mode):
 
 - ``"FULL"`` (default): every group commit is fsynced before any waiter is answered; an
-  accepted message survives a process crash *and* a power loss.
+  accepted message survives a process crash *and* a power loss.  (The store's own syncer
+  thread fsyncs the WAL, so that one group's fsync overlaps the next group's inserts; see
+  :mod:`engine.store._sqlite_writer`.)
 - ``"NORMAL"``: commits are not fsynced (the WAL is fsynced at checkpoints); an accepted
   message survives a process crash (SIGKILL, OOM) but the last commits before a power loss
   or kernel crash may be lost.
