@@ -240,3 +240,16 @@ async def test_a_failed_fsync_fails_its_group_and_stops_the_store(
         assert await reopened.get(before.sid) == before
     finally:
         await reopened.close()
+
+
+async def test_max_batch_one_is_one_transaction_per_write(tmp_path: Path) -> None:
+    """The benchmark's peer: concurrent accepts, yet one commit each."""
+    store = await SqliteStore.open(tmp_path / "m.db", synchronous="NORMAL", max_batch=1)
+    try:
+        before = store.stats["commits"]
+        recs = await asyncio.gather(*(store.accept(msg(str(i))) for i in range(40)))
+        await store.accept_many([msg("a"), msg("b")])
+        assert store.stats["commits"] - before == 41
+        assert len({r.sid for r in recs}) == 40
+    finally:
+        await store.close()

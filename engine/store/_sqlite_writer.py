@@ -237,10 +237,16 @@ class Writer(threading.Thread):
         get_nowait = q.get_nowait
         max_batch = self.max_batch
         while True:
-            batch = [get()]
+            op = get()
+            batch = [op]
+            # Count writes, not ops: an AcceptGroup op holds up to max_batch accepts
+            # (SqliteStore sends a group once it has that many).
+            n = len(op[1].futures) if op[0] == ACCEPT else 1
             try:
-                while len(batch) < max_batch:
-                    batch.append(get_nowait())
+                while n < max_batch:
+                    op = get_nowait()
+                    batch.append(op)
+                    n += len(op[1].futures) if op[0] == ACCEPT else 1
             except queue.Empty:
                 pass
             if self._run_batch(batch):

@@ -110,7 +110,9 @@ class SqliteStore(Store):
     Parameters:
         path: the database file (created when missing; ``-wal``/``-shm`` files beside it).
         synchronous: ``"FULL"``, ``"NORMAL"`` or ``"OFF"`` (see the module docstring).
-        max_batch: the most writes one transaction takes.
+        max_batch: the most writes one transaction takes (each ``accept`` and each
+            ``accept_many`` is one write; a transaction may exceed it by less than one
+            loop iteration's group).  ``max_batch=1``: one transaction per write.
         in_flight_policy: what :meth:`recover` does with ``sending`` messages.
         number_index: index To and From per account for :meth:`list_messages` filters
             (costs the most of any index on accept; see bench/README.md).
@@ -168,6 +170,7 @@ class SqliteStore(Store):
         # ids of a group that fails stay unused.
         self._next_id = self._writer.next_id
         self._groups: dict[asyncio.AbstractEventLoop, AcceptGroup] = {}
+        self._send_at = min(_SEND_AT, max_batch)
         self._reader_conn: sqlite3.Connection | None = None
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="smpp-engine-store-reader")
         self._cache_size_kib = cache_size_kib
@@ -328,7 +331,7 @@ class SqliteStore(Store):
         rec = self._add(group, message, at)
         fut = loop.create_future()
         group.futures.append(fut)
-        if len(group.futures) >= _SEND_AT:
+        if len(group.futures) >= self._send_at:
             self._send_group(loop)
         await fut
         return rec
@@ -348,7 +351,7 @@ class SqliteStore(Store):
         recs = [self._add(group, m, at) for m in messages]
         fut = loop.create_future()
         group.futures.append(fut)
-        if len(group.futures) >= _SEND_AT or len(messages) >= _SEND_AT:
+        if len(group.futures) >= self._send_at or len(messages) >= self._send_at:
             self._send_group(loop)
         await fut
         return recs
