@@ -30,6 +30,7 @@ def msg(body: str = "hi", to: str = "+15550000001", **kw: Any) -> NewMessage:
         ("synchronous", {"synchronous": "EXTRA"}),
         ("in_flight_policy", {"in_flight_policy": "exactly-once"}),
         ("max_batch", {"max_batch": 0}),
+        ("fsync_thread", {"fsync_thread": "yes"}),
         ("cache_size_kib", {"cache_size_kib": "big"}),
         ("wal_autocheckpoint", {"wal_autocheckpoint": 1}),
     ],
@@ -251,5 +252,28 @@ async def test_max_batch_one_is_one_transaction_per_write(tmp_path: Path) -> Non
         await store.accept_many([msg("a"), msg("b")])
         assert store.stats["commits"] - before == 41
         assert len({r.sid for r in recs}) == 40
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    "options,syncer,sqlite_level",
+    [
+        ({"synchronous": "FULL"}, True, 1),  # SQLite at NORMAL, the syncer fsyncs
+        ({"synchronous": "FULL", "fsync_thread": False}, False, 2),  # SQLite's own FULL
+        ({"synchronous": "NORMAL"}, False, 1),
+    ],
+)
+async def test_who_fsyncs_at_each_level(
+    tmp_path: Path, options: dict[str, Any], syncer: bool, sqlite_level: int
+) -> None:
+    store = await SqliteStore.open(tmp_path / "m.db", **options)
+    try:
+        names = {t.name for t in threading.enumerate()}
+        assert ("smpp-engine-store-syncer" in names) is syncer
+        conn = store._writer.conn
+        assert conn is not None
+        level = await store._call(lambda w: conn.execute("PRAGMA synchronous").fetchone()[0])
+        assert level == sqlite_level
     finally:
         await store.close()

@@ -125,6 +125,7 @@ class Writer(threading.Thread):
         number_index: bool,
         cache_size_kib: int,
         wal_autocheckpoint: int,
+        fsync_thread: bool = True,
     ) -> None:
         super().__init__(name="smpp-engine-store-writer", daemon=True)
         self.queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
@@ -133,7 +134,7 @@ class Writer(threading.Thread):
         self._ready = threading.Event()
         self._path = path
         # FULL: SQLite at NORMAL + the syncer's fsync of the WAL (module docstring).
-        self._full = synchronous == "FULL"
+        self._full = synchronous == "FULL" and fsync_thread
         self._syncer: _Syncer | None = None
         self._pragmas = (
             "PRAGMA journal_mode = WAL",
