@@ -216,82 +216,21 @@ class SqliteStore(Store):
         account, direction, from_, to, body = m.account_sid, m.direction, m.from_, m.to, m.body
         segments, media, cb, vp = m.num_segments, m.num_media, m.status_callback, m.validity_period
         status = "received" if direction == "inbound" else "queued"
+        row = (msg_id, sid, account, direction, from_, to, body, status, segments, media, at, at)
+        # The shape (which optional columns are given) picks the prepared INSERT: a NULL is
+        # never bound (see _sqlite_sql).
         expires = None
         if vp is None:
             if cb is None:
-                group.rows[0].append(
-                    (
-                        msg_id,
-                        sid,
-                        account,
-                        direction,
-                        from_,
-                        to,
-                        body,
-                        status,
-                        segments,
-                        media,
-                        at,
-                        at,
-                    )
-                )
+                group.rows[0].append(row)
             else:
-                group.rows[1].append(
-                    (
-                        msg_id,
-                        sid,
-                        account,
-                        direction,
-                        from_,
-                        to,
-                        body,
-                        status,
-                        segments,
-                        media,
-                        at,
-                        at,
-                        cb,
-                    )
-                )
+                group.rows[1].append((*row, cb))
         else:
             expires = at + vp
             if cb is None:
-                group.rows[2].append(
-                    (
-                        msg_id,
-                        sid,
-                        account,
-                        direction,
-                        from_,
-                        to,
-                        body,
-                        status,
-                        segments,
-                        media,
-                        at,
-                        at,
-                        expires,
-                    )
-                )
+                group.rows[2].append((*row, expires))
             else:
-                group.rows[3].append(
-                    (
-                        msg_id,
-                        sid,
-                        account,
-                        direction,
-                        from_,
-                        to,
-                        body,
-                        status,
-                        segments,
-                        media,
-                        at,
-                        at,
-                        cb,
-                        expires,
-                    )
-                )
+                group.rows[3].append((*row, cb, expires))
         return MessageRecord(
             sid=sid,
             account_sid=account,
