@@ -89,15 +89,17 @@ class AcceptGroup:
     """The accepts one event loop made in one iteration: one op on the writer's queue.
 
     ``rows`` holds the INSERT rows by shape (see :data:`_sqlite_sql.INSERT_ACCEPT`), ids
-    included; ``futures`` one future per waiting ``accept``/``accept_many`` call.  The whole
-    group is in one transaction, so an ``accept_many`` is all or none.
+    included; ``futures`` one future per waiting ``accept``/``accept_many`` call; ``extra``
+    the rows beyond one per future (``accept_many``).  The whole group is in one
+    transaction, so an ``accept_many`` is all or none.
     """
 
-    __slots__ = ("futures", "rows")
+    __slots__ = ("extra", "futures", "rows")
 
     def __init__(self) -> None:
         self.rows: tuple[list[tuple[Any, ...]], ...] = ([], [], [], [])
         self.futures: list[asyncio.Future[None]] = []
+        self.extra = 0
 
 
 def _resolve(items: list[tuple[Any, Any, BaseException | None]]) -> None:

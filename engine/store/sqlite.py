@@ -71,7 +71,7 @@ _PURGE_CHUNK: Final = 5000  # rows per purge transaction: accepts keep flowing i
 _RECEIPT_STATUSES: Final = frozenset({"delivered", "undelivered", "failed", "sent"})
 _SID_LEN: Final = 34
 _SEND_AT: Final = 128
-"""Accepts per op on the writer's queue: a loop iteration with more sends its group early,
+"""Rows per op on the writer's queue: a loop iteration with more sends its group early,
 so the writer starts on it while the loop makes the rest (without it, 1,000 producers
 woken by one commit form one op, and the loop and the writer take turns instead of
 overlapping)."""
@@ -279,7 +279,7 @@ class SqliteStore(Store):
         rec = self._add(group, message, at)
         fut = loop.create_future()
         group.futures.append(fut)
-        if len(group.futures) >= self._send_at:
+        if len(group.futures) + group.extra >= self._send_at:
             self._send_group(loop)
         await fut
         return rec
@@ -299,7 +299,8 @@ class SqliteStore(Store):
         recs = [self._add(group, m, at) for m in messages]
         fut = loop.create_future()
         group.futures.append(fut)
-        if len(group.futures) >= self._send_at or len(messages) >= self._send_at:
+        group.extra += len(messages) - 1
+        if len(group.futures) + group.extra >= self._send_at:
             self._send_group(loop)
         await fut
         return recs
