@@ -1,9 +1,11 @@
 """The SQLite store's writer: one thread, one connection, group commit.
 
-Every write the store makes is an *op* put on one queue.  The thread takes every op that is
-waiting (up to ``max_batch``), runs them in one transaction, commits once (one fsync at
-``synchronous=FULL``), and only then resolves the waiters: one
-``loop.call_soon_threadsafe`` per event loop per commit, never one per message.  While it
+Every write the store makes is an *op* put on one queue; the accepts an event loop makes
+in one iteration are one op (an :class:`AcceptGroup`, with one future per call).  The
+thread takes every op that is waiting (up to ``max_batch`` writes), runs them in one
+transaction, commits once (one fsync at ``synchronous=FULL``), and only then resolves the
+waiters: one ``loop.call_soon_threadsafe`` per event loop per commit, never one per
+message.  While it
 commits, new ops queue up and form the next group, so durability does not cap throughput.
 
 At ``synchronous=FULL`` the fsync is not SQLite's: SQLite commits at NORMAL (no fsync)
