@@ -269,8 +269,8 @@ async def test_who_fsyncs_at_each_level(
 ) -> None:
     store = await SqliteStore.open(tmp_path / "m.db", **options)
     try:
-        names = {t.name for t in threading.enumerate()}
-        assert ("smpp-engine-store-syncer" in names) is syncer
+        thread = store._writer._syncer
+        assert (thread is not None and thread.is_alive()) is syncer
         conn = store._writer.conn
         assert conn is not None
         level = await store._call(lambda w: conn.execute("PRAGMA synchronous").fetchone()[0])
