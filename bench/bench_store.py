@@ -2,12 +2,14 @@
 
 Every figure is a number of ``await store.accept(...)`` (or ``accept_many``) calls that
 returned, i.e. messages committed at the given ``synchronous`` level, per second of wall
-clock, on a fresh SQLite file.  The peer is the same store with ``max_batch=1`` (one
-transaction, and at FULL one fsync, per message), measured in the same run; the ratio is
-printed.  Also printed: the mean group size, how busy the writer thread was (wall time in
-its group runner, GIL waits included: which side limits), the process CPU time per message
-(both threads; less sensitive to other load than wall time), and the cost of each index on
-the hot table (raw inserts, no asyncio).
+clock, on a fresh SQLite file.  The peer is the same store with ``max_batch=1`` and
+``fsync_thread=False`` (one transaction, and at FULL one fsync by SQLite, per message),
+measured in the same run; the ratio is printed.  So is the ratio of the default FULL
+(the store's syncer thread fsyncs the WAL) to FULL with the fsync inside SQLite's commit.
+Also printed: the mean group size, how busy the writer thread was (wall time in its group
+runner, GIL waits included: which side limits) and its own CPU per message, the process
+CPU time per message (all threads; less sensitive to other load than wall time), and the
+cost of each index on the hot table (raw inserts, no asyncio).
 
     python bench/bench_store.py --quick      # ~10 s (CI)
     python bench/bench_store.py              # ~1 min
@@ -61,16 +63,19 @@ class Probe:
 
     def __init__(self, store: SqliteStore) -> None:
         self.busy = 0.0
+        self.cpu = 0.0  # the writer thread's own CPU time in its group runner
         self.groups = 0
         writer = store._writer
         run = writer._run_batch
 
         def timed(batch: list[Any]) -> bool:
             t = time.perf_counter()
+            c = time.thread_time()
             try:
                 return run(batch)
             finally:
                 self.busy += time.perf_counter() - t
+                self.cpu += time.thread_time() - c
                 self.groups += 1
 
         writer._run_batch = timed  # type: ignore[method-assign]
@@ -112,6 +117,7 @@ async def run_case(
         "group": done / max(1, stats["commits"]),
         "busy": probe.busy / wall,
         "writer_us": probe.busy / done * 1e6,
+        "writer_cpu_us": probe.cpu / done * 1e6,
         "cpu_us": cpu / done * 1e6,
     }
 
@@ -223,7 +229,8 @@ def main() -> None:
             rows.append((label, r))
             print(
                 f"  {label:<44} {r['rate']:>9,.0f}/s  group {r['group']:>7.1f}  "
-                f"writer busy {r['busy']:>4.0%} {r['writer_us']:>6.1f} us/msg  "
+                f"writer busy {r['busy']:>4.0%} {r['writer_us']:>5.1f} us/msg "
+                f"(cpu {r['writer_cpu_us']:>4.1f})  "
                 f"cpu {r['cpu_us']:>5.1f} us/msg",
                 flush=True,
             )
@@ -252,7 +259,15 @@ def main() -> None:
                 conc,
                 synchronous=sync,
                 max_batch=1,
+                fsync_thread=False,
             )
+        result["FULL in-sqlite"] = case(
+            "FULL   group commit, accept(), fsync in SQLite",
+            msgs,
+            "accept",
+            conc,
+            fsync_thread=False,
+        )
         result["FULL number"] = case(
             "FULL   group commit, accept(), number_index", msgs, "accept", conc, number_index=True
         )
@@ -265,6 +280,10 @@ def main() -> None:
                 f"accept_many {m / s:6.1f}x"
             )
         full = result["FULL accept"]["rate"]
+        print(
+            f"  FULL   fsync on the syncer thread / inside SQLite's commit: "
+            f"accept {full / result['FULL in-sqlite']['rate']:.2f}x"
+        )
         print(
             f"  FULL   number_index costs {1 - result['FULL number']['rate'] / full:.0%} "
             f"of accept() throughput"

@@ -329,17 +329,20 @@ _MAX_NUMERIC_ID = 40  # longer hex/decimal ids are not re-based (no carrier send
 def normalize_message_id(mid: str) -> str:
     """The canonical spelling of a carrier message id.
 
-    Rule: strip surrounding whitespace and NULs.  An id made only of hex digits is
-    lower-cased and its leading zeros are stripped (``"000A1B"`` -> ``"a1b"``, ``"0"``
-    stays ``"0"``): carriers pad ids and change case between submit_sm_resp and the
-    receipt.  A UUID-like id (hex digits and dashes) is lower-cased only.  Any other id
-    is returned as it is, because its case may matter.
+    Rule: strip surrounding whitespace and NULs, and a ``0x``/``0X`` prefix in front of
+    hex digits (``"0x1F"`` -> ``"1f"``: some carriers print the prefix on one side only).
+    An id made only of hex digits is lower-cased and its leading zeros are stripped
+    (``"000A1B"`` -> ``"a1b"``, ``"0"`` stays ``"0"``): carriers pad ids and change case
+    between submit_sm_resp and the receipt.  A UUID-like id (hex digits and dashes) is
+    lower-cased only.  Any other id is returned as it is, because its case may matter.
 
     It does not convert between hex and decimal: ``"255"`` cannot be told from hex 0x255.
     Use :func:`message_id_keys` for that.
     """
     s = mid.strip().strip("\x00").strip()
     low = s.lower()
+    if len(low) > 2 and low[:2] == "0x" and all(c in _HEX_DIGITS for c in low[2:]):
+        return low[2:].lstrip("0") or "0"
     if low and all(c in _HEX_ID_CHARS for c in low):
         if "-" not in low:
             low = low.lstrip("0") or "0"
@@ -350,7 +353,8 @@ def normalize_message_id(mid: str) -> str:
 def message_id_keys(mid: str) -> set[str]:
     """Every canonical spelling an id may take on the other side of a hex/decimal mix-up.
 
-    Always the :func:`normalize_message_id` form; for an id of hex digits also its
+    Always the :func:`normalize_message_id` form (so ``"0x1F"``, ``"1f"`` and ``"31"``
+    meet); for an id of hex digits also its
     decimal value read as hex (``"1a"`` -> ``"26"``); for an id of decimal digits also its
     hex spelling read as decimal (``"26"`` -> ``"1a"``).  Index a submit_sm_resp id under
     all its keys and look a receipt up by all of its keys: they meet when one side is the

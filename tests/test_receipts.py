@@ -261,6 +261,11 @@ def test_is_receipt() -> None:
         ("0000", "0"),
         ("6F1D0F6E-8B4D-4C1A-9A0B-0D2D3F4E5A6B", "6f1d0f6e-8b4d-4c1a-9a0b-0d2d3f4e5a6b"),
         ("MsgXYZ01", "MsgXYZ01"),  # not hex: left alone, case kept
+        ("0x1F", "1f"),  # a 0x prefix in front of hex digits is dropped
+        ("0X00a1B", "a1b"),
+        ("0x0", "0"),
+        ("0xZZ", "0xZZ"),  # not hex after the prefix: left alone
+        ("0x", "0x"),
     ],
 )
 def test_normalize_message_id(raw: str, canon: str) -> None:
@@ -278,6 +283,15 @@ def test_message_id_keys_hex_vs_decimal() -> None:
     assert not message_id_keys("0A1B") & message_id_keys("2588")
     assert not message_id_keys("abc") & message_id_keys("abd")
     assert message_id_keys("not-hex-id") == {"not-hex-id"}
+
+
+def test_message_id_keys_0x_prefix() -> None:
+    # submit_sm_resp says "0x1F"; the receipt says "31", "1F" or "0000001f"
+    assert message_id_keys("0x1F") == {"1f", "31"}
+    for other in ("31", "1F", "0000001f", "0X1f"):
+        assert message_id_keys("0x1F") & message_id_keys(other), other
+    assert not message_id_keys("0x1F") & message_id_keys("32")
+    assert message_id_keys("0xZZ") == {"0xZZ"}
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -22,10 +22,12 @@ from engine.store import IN_FLIGHT_ERROR_CODE, MessageRecord, NewMessage, Sqlite
 Opener = Callable[..., Awaitable[Store]]
 
 
-def _sqlite(synchronous: str) -> Callable[[Path], Opener]:
+def _sqlite(synchronous: str, **fixed: Any) -> Callable[[Path], Opener]:
     def make(tmp: Path) -> Opener:
         async def open_store(**options: Any) -> Store:
-            return await SqliteStore.open(tmp / "messages.db", synchronous=synchronous, **options)
+            return await SqliteStore.open(
+                tmp / "messages.db", synchronous=synchronous, **fixed, **options
+            )
 
         return open_store
 
@@ -34,6 +36,7 @@ def _sqlite(synchronous: str) -> Callable[[Path], Opener]:
 
 BACKENDS: dict[str, Callable[[Path], Opener]] = {
     "sqlite-full": _sqlite("FULL"),
+    "sqlite-full-fsync-in-sqlite": _sqlite("FULL", fsync_thread=False),
     "sqlite-normal": _sqlite("NORMAL"),
 }
 

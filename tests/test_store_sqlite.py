@@ -4,14 +4,17 @@ database error inside a group commit is reported, and which indexes the queries 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engine.errors import StoreError
-from engine.store import NewMessage, SqliteStore
+from engine.store import NewMessage, SqliteStore, _sqlite_writer
 from engine.store._sqlite_writer import carrier_id_keys
 
 AC = "AC" + "5" * 32
@@ -27,6 +30,7 @@ def msg(body: str = "hi", to: str = "+15550000001", **kw: Any) -> NewMessage:
         ("synchronous", {"synchronous": "EXTRA"}),
         ("in_flight_policy", {"in_flight_policy": "exactly-once"}),
         ("max_batch", {"max_batch": 0}),
+        ("fsync_thread", {"fsync_thread": "yes"}),
         ("cache_size_kib", {"cache_size_kib": "big"}),
         ("wal_autocheckpoint", {"wal_autocheckpoint": 1}),
     ],
@@ -172,4 +176,104 @@ async def test_one_wakeup_per_commit_not_per_message(tmp_path: Path) -> None:
         assert calls == commits < 500
     finally:
         del loop.call_soon_threadsafe
+        await store.close()
+
+
+async def test_full_answers_only_after_the_wal_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At FULL the commit is fsynced by the store's syncer thread: while that fsync has not
+    returned, the row is committed (another connection sees it) but nobody is answered."""
+    path = tmp_path / "m.db"
+    store = await SqliteStore.open(path, synchronous="FULL")
+    entered, gate = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def gated_fsync(fd: int) -> None:
+        entered.set()
+        assert gate.wait(30), "hang guard"
+        real_fsync(fd)
+
+    monkeypatch.setattr(_sqlite_writer.os, "fsync", gated_fsync)
+    try:
+        task = asyncio.ensure_future(store.accept(msg("held")))
+        assert await asyncio.to_thread(entered.wait, 30)
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("SELECT body FROM messages").fetchall() == [("held",)]
+        await asyncio.sleep(0.05)  # the loop turns; the accept cannot have returned
+        assert not task.done()
+        gate.set()
+        rec = await asyncio.wait_for(task, 30)
+        assert rec.body == "held"
+    finally:
+        gate.set()
+        monkeypatch.undo()
+        await store.close()
+
+
+async def test_a_failed_fsync_fails_its_group_and_stops_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await SqliteStore.open(tmp_path / "m.db", synchronous="FULL")
+    before = await store.accept(msg("before"))
+
+    def broken_fsync(fd: int) -> None:  # the disk reports an I/O error
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(_sqlite_writer.os, "fsync", broken_fsync)
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(store.accept(msg(f"x{i}")) for i in range(50)),
+                store.accept_many([msg("m1"), msg("m2")]),
+                return_exceptions=True,
+            ),
+            30,
+        )
+        assert all(isinstance(r, StoreError) and "fsync" in str(r) for r in results), results
+        with pytest.raises(StoreError, match="fsync"):
+            await store.accept(msg("after"))
+    finally:
+        monkeypatch.undo()
+        await store.close()
+    reopened = await SqliteStore.open(tmp_path / "m.db", synchronous="FULL")
+    try:
+        assert await reopened.get(before.sid) == before
+    finally:
+        await reopened.close()
+
+
+async def test_max_batch_one_is_one_transaction_per_write(tmp_path: Path) -> None:
+    """The benchmark's peer: concurrent accepts, yet one commit each."""
+    store = await SqliteStore.open(tmp_path / "m.db", synchronous="NORMAL", max_batch=1)
+    try:
+        before = store.stats["commits"]
+        recs = await asyncio.gather(*(store.accept(msg(str(i))) for i in range(40)))
+        await store.accept_many([msg("a"), msg("b")])
+        assert store.stats["commits"] - before == 41
+        assert len({r.sid for r in recs}) == 40
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    "options,syncer,sqlite_level",
+    [
+        ({"synchronous": "FULL"}, True, 1),  # SQLite at NORMAL, the syncer fsyncs
+        ({"synchronous": "FULL", "fsync_thread": False}, False, 2),  # SQLite's own FULL
+        ({"synchronous": "NORMAL"}, False, 1),
+    ],
+)
+async def test_who_fsyncs_at_each_level(
+    tmp_path: Path, options: dict[str, Any], syncer: bool, sqlite_level: int
+) -> None:
+    store = await SqliteStore.open(tmp_path / "m.db", **options)
+    try:
+        thread = store._writer._syncer
+        assert (thread is not None and thread.is_alive()) is syncer
+        conn = store._writer.conn
+        assert conn is not None
+        level = await store._call(lambda w: conn.execute("PRAGMA synchronous").fetchone()[0])
+        assert level == sqlite_level
+    finally:
         await store.close()

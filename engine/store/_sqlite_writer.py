@@ -1,10 +1,21 @@
 """The SQLite store's writer: one thread, one connection, group commit.
 
-Every write the store makes is an *op* put on one queue.  The thread takes every op that is
-waiting (up to ``max_batch``), runs them in one transaction, commits once (one fsync at
-``synchronous=FULL``), and only then resolves the waiters: one
-``loop.call_soon_threadsafe`` per event loop per commit, never one per message.  While it
+Every write the store makes is an *op* put on one queue; the accepts an event loop makes
+in one iteration are one op (an :class:`AcceptGroup`, with one future per call).  The
+thread takes every op that is waiting (up to ``max_batch`` writes), runs them in one
+transaction, commits once (one fsync at ``synchronous=FULL``), and only then resolves the
+waiters: one ``loop.call_soon_threadsafe`` per event loop per commit, never one per
+message.  While it
 commits, new ops queue up and form the next group, so durability does not cap throughput.
+
+At ``synchronous=FULL`` the fsync is not SQLite's: SQLite commits at NORMAL (no fsync)
+and a second thread, the syncer, fsyncs the WAL file and only then answers the group's
+waiters.  Meanwhile the writer already runs the next group, so the fsync of one group
+overlaps the inserts of the next instead of adding to them.  This is what SQLite's FULL
+does in WAL mode (fsync the WAL after each commit; checkpoints sync as in NORMAL), done
+one group later on another thread; nobody is answered before the fsync that covers their
+commit returned.  If an fsync fails, that group and every later write fail and the store
+refuses new work (what the WAL holds may not be on disk).
 
 An op that breaks a rule (unknown sid, illegal transition) fails alone and writes nothing;
 a database error rolls the whole group back and fails every op in it, so nothing is
@@ -15,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -27,11 +39,10 @@ from engine.store import _sqlite_sql as sql
 from engine.store.base import IN_FLIGHT_ERROR_CODE, MessageRecord
 from engine.store.rules import check_transition, receipt_target
 
-__all__ = ["Op", "Writer", "carrier_id_keys", "record_from_row"]
+__all__ = ["AcceptGroup", "Op", "Writer", "carrier_id_keys", "record_from_row"]
 
 # Op kinds.  An op is (kind, payload, future, loop).
-ACCEPT = 0  # payload: (shape, row)
-ACCEPT_MANY = 1  # payload: list of (shape, row)
+ACCEPT = 0  # payload: an AcceptGroup; future None (the group holds one per waiter)
 CALL = 2  # payload: (handler, args): handler(writer, *args) -> result
 STOP = 3
 
@@ -70,29 +81,40 @@ def record_from_row(r: tuple[Any, ...]) -> MessageRecord:
 
 
 def carrier_id_keys(carrier_id: str) -> tuple[str, set[str]]:
-    """The canonical spelling of a carrier id and every spelling it may take in a receipt.
+    """The canonical spelling of a carrier id and every spelling it may take in a receipt
+    (:func:`engine.receipts.normalize_message_id` and :func:`~engine.receipts.message_id_keys`,
+    which also read a ``0x`` prefix: ``0x1F`` in submit_sm_resp meets ``31`` or ``1F``)."""
+    return normalize_message_id(carrier_id), message_id_keys(carrier_id)
 
-    :func:`engine.receipts.message_id_keys`, after dropping a ``0x`` prefix: carriers that
-    answer ``0x1F`` in submit_sm_resp write ``31`` or ``1F`` in the receipt.
+
+class AcceptGroup:
+    """The accepts one event loop made in one iteration: one op on the writer's queue.
+
+    ``rows`` holds the INSERT rows by shape (see :data:`_sqlite_sql.INSERT_ACCEPT`), ids
+    included; ``futures`` one future per waiting ``accept``/``accept_many`` call; ``extra``
+    the rows beyond one per future (``accept_many``).  The whole group is in one
+    transaction, so an ``accept_many`` is all or none.
     """
-    s = carrier_id.strip().strip("\x00")
-    if len(s) > 2 and s[:2] in ("0x", "0X") and all(c in _HEX for c in s[2:]):
-        s = s[2:]
-    return normalize_message_id(s), message_id_keys(s)
+
+    __slots__ = ("extra", "futures", "rows")
+
+    def __init__(self) -> None:
+        self.rows: tuple[list[tuple[Any, ...]], ...] = ([], [], [], [])
+        self.futures: list[asyncio.Future[None]] = []
+        self.extra = 0
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    # Runs on the waiters' loop: one call per commit.
-    for fut, result, exc in items:
-        if fut.cancelled():
-            continue
-        if exc is None:
-            fut.set_result(result)
-        else:
-            fut.set_exception(exc)
+def _resolve(items: list[tuple[Any, Any, BaseException | None]]) -> None:
+    # Runs on the waiters' loop: one call per commit.  An item's first element is one
+    # future, or a list of them (an AcceptGroup's, all answered alike).
+    for target, result, exc in items:
+        for fut in target if type(target) is list else (target,):
+            if fut.cancelled():
+                continue
+            if exc is None:
+                fut.set_result(result)
+            else:
+                fut.set_exception(exc)
 
 
 class Writer(threading.Thread):
@@ -107,6 +129,7 @@ class Writer(threading.Thread):
         number_index: bool,
         cache_size_kib: int,
         wal_autocheckpoint: int,
+        fsync_thread: bool = True,
     ) -> None:
         super().__init__(name="smpp-engine-store-writer", daemon=True)
         self.queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
@@ -114,9 +137,12 @@ class Writer(threading.Thread):
         self.failure: BaseException | None = None
         self._ready = threading.Event()
         self._path = path
+        # FULL: SQLite at NORMAL + the syncer's fsync of the WAL (module docstring).
+        self._full = synchronous == "FULL" and fsync_thread
+        self._syncer: _Syncer | None = None
         self._pragmas = (
             "PRAGMA journal_mode = WAL",
-            f"PRAGMA synchronous = {synchronous}",
+            f"PRAGMA synchronous = {'NORMAL' if self._full else synchronous}",
             f"PRAGMA cache_size = -{cache_size_kib}",
             "PRAGMA temp_store = MEMORY",
             f"PRAGMA wal_autocheckpoint = {wal_autocheckpoint}",
@@ -124,9 +150,9 @@ class Writer(threading.Thread):
         )
         self._number_index = number_index
         self.conn: sqlite3.Connection | None = None
-        self.next_id = 1
+        self.next_id = 1  # the first free message id at open; the store allocates from it
         self.commits = 0  # transactions committed (groups); read by SqliteStore.stats
-        self.ops = 0  # writes in them
+        self.ops = 0  # writes in them (each accept, accept_many and other call)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -171,24 +197,42 @@ class Writer(threading.Thread):
             self.failure = exc if isinstance(exc, StoreError) else StoreError(f"open: {exc}")
             self._ready.set()
             return
+        try:
+            if self._full:
+                self._syncer = _Syncer(self)
+                self._syncer.start()
+        except BaseException as exc:
+            self.conn.close()
+            self.failure = StoreError(f"open: {exc}")
+            self._ready.set()
+            return
         self._ready.set()
         try:
             self._loop()
+            self._stop_syncer()  # every answer given before the checkpoint
             self.checkpoint()  # leave a short WAL behind a clean close
         except BaseException as exc:  # a bug: fail everything that waits, refuse new work
             self.failure = StoreError(f"store writer stopped: {exc!r}")
+            self._stop_syncer()
             self._drain_failed()
         finally:
             self.conn.close()
 
+    def _stop_syncer(self) -> None:
+        syncer = self._syncer
+        if syncer is not None and syncer.is_alive():
+            syncer.queue.put(None)
+            syncer.join()
+
     def _drain_failed(self) -> None:
         while True:
             try:
-                _, _, fut, loop = self.queue.get_nowait()
+                kind, payload, fut, loop = self.queue.get_nowait()
             except queue.Empty:
                 return
-            if fut is not None and loop is not None:
-                self._post(loop, [(fut, None, StoreError(str(self.failure)))])
+            target = payload.futures if kind == ACCEPT else fut
+            if target is not None and loop is not None:
+                self._post(loop, [(target, None, StoreError(str(self.failure)))])
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -198,10 +242,16 @@ class Writer(threading.Thread):
         get_nowait = q.get_nowait
         max_batch = self.max_batch
         while True:
-            batch = [get()]
+            op = get()
+            batch = [op]
+            # Count writes, not ops: an AcceptGroup op holds up to max_batch accepts
+            # (SqliteStore sends a group once it has that many).
+            n = len(op[1].futures) if op[0] == ACCEPT else 1
             try:
-                while len(batch) < max_batch:
-                    batch.append(get_nowait())
+                while n < max_batch:
+                    op = get_nowait()
+                    batch.append(op)
+                    n += len(op[1].futures) if op[0] == ACCEPT else 1
             except queue.Empty:
                 pass
             if self._run_batch(batch):
@@ -211,25 +261,23 @@ class Writer(threading.Thread):
         """Run one group in one transaction; True when a STOP op was in it."""
         conn = self.conn
         assert conn is not None
-        first_id = self.next_id
         done: list[tuple[Op, Any, BaseException | None]] = []
         pending: list[list[tuple[Any, ...]]] = [[], [], [], []]
         stop = False
+        writes = 0
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in batch:
                 kind, payload = op[0], op[1]
                 if kind == ACCEPT:
-                    shape, row = payload
-                    pending[shape].append((self.next_id, *row))
-                    done.append((op, self.next_id, None))
-                    self.next_id += 1
-                elif kind == ACCEPT_MANY:
-                    done.append((op, self.next_id, None))
-                    for shape, row in payload:
-                        pending[shape].append((self.next_id, *row))
-                        self.next_id += 1
-                elif kind == CALL:
+                    for shape, rows in enumerate(payload.rows):
+                        if rows:
+                            pending[shape] += rows
+                    done.append((op, None, None))
+                    writes += len(payload.futures)
+                    continue
+                writes += 1
+                if kind == CALL:
                     self._flush(pending)  # a later op may touch a row accepted earlier
                     handler, args = payload
                     try:
@@ -242,17 +290,20 @@ class Writer(threading.Thread):
             self._flush(pending)
             conn.execute("COMMIT")
             self.commits += 1
-            self.ops += len(batch)
+            self.ops += writes
         except Exception as exc:
             if conn.in_transaction:
                 # If even the rollback fails, SQLite rolls back when the connection closes
                 # or the next transaction starts; the waiters must be answered either way.
+                # The ids the group held stay unused (ids only need to grow).
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            self.next_id = first_id
             err = f"database error, nothing in this group was written: {exc!r}"
             done = [(op, None, None if op[0] == STOP else StoreError(err)) for op in batch]
-        self._answer(done)
+        if self._syncer is not None:
+            self._syncer.queue.put(done)  # answered after the fsync that covers this commit
+        else:
+            self._answer(done)
         return stop
 
     def _flush(self, pending: list[list[tuple[Any, ...]]]) -> None:
@@ -272,12 +323,13 @@ class Writer(threading.Thread):
 
     def _answer(self, done: list[tuple[Op, Any, BaseException | None]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for (_, _, fut, loop), result, exc in done:
-            if fut is not None and loop is not None:
+        for (kind, payload, fut, loop), result, exc in done:
+            target = payload.futures if kind == ACCEPT else fut
+            if target is not None and loop is not None:
                 items = by_loop.get(loop)
                 if items is None:
                     items = by_loop[loop] = []
-                items.append((fut, result, exc))
+                items.append((target, result, exc))
         for loop, items in by_loop.items():
             self._post(loop, items)
 
@@ -286,6 +338,13 @@ class Writer(threading.Thread):
         # RuntimeError: the waiters' loop is closed, nobody is left to tell.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_resolve, items)
+
+    def fail_unsynced(self, done: list[tuple[Op, Any, BaseException | None]], exc: OSError) -> None:
+        """The syncer's fsync failed: fail ``done`` and refuse all further work."""
+        if self.failure is None:
+            self.failure = StoreError(f"fsync of the WAL failed, the store stops: {exc!r}")
+        err = StoreError(f"not durable, the fsync after this commit failed: {exc!r}")
+        self._answer([(op, None, None if op[0] == STOP else err) for op, _, _ in done])
 
     # -- handlers (run on this thread, inside the group's transaction) --------------------
 
@@ -366,12 +425,9 @@ class Writer(threading.Thread):
         err_message = None if code is None else f"carrier error {code}"
         return self._update(sql.UPDATE_RECEIPT, (target, code, err_message, at, row[0]))
 
-    def record_inbound(self, row: tuple[Any, ...]) -> int:
+    def record_inbound(self, row: tuple[Any, ...]) -> None:
         assert self.conn is not None
-        msg_id = self.next_id
-        self.conn.execute(sql.INSERT_INBOUND, (msg_id, *row))
-        self.next_id += 1
-        return msg_id
+        self.conn.execute(sql.INSERT_INBOUND, row)
 
     def recover(self, policy: str, at: float) -> list[MessageRecord]:
         assert self.conn is not None
@@ -401,3 +457,58 @@ class Writer(threading.Thread):
     def checkpoint(self) -> None:
         assert self.conn is not None
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+class _Syncer(threading.Thread):
+    """At synchronous=FULL: fsyncs the WAL after the writer's commits, then answers them.
+
+    It takes every commit waiting at that moment and covers them with one fsync (on its
+    own descriptor of the ``-wal`` file: fsync writes out the file, whoever wrote it).
+    ``None`` on the queue stops it after what came before.
+    """
+
+    def __init__(self, writer: Writer) -> None:
+        super().__init__(name="smpp-engine-store-syncer", daemon=True)
+        self.queue: queue.SimpleQueue[list[tuple[Op, Any, BaseException | None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._writer = writer
+        wal = writer._path + "-wal"
+        self._fd = os.open(wal, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            # The WAL's directory entry too, once (SQLite at NORMAL may not have synced it).
+            os.fsync(self._fd)
+            directory = os.open(os.path.dirname(os.path.abspath(wal)), os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def run(self) -> None:
+        q = self.queue
+        writer = self._writer
+        failed: OSError | None = None  # after one failed fsync, nothing is durable
+        try:
+            while True:
+                items = [q.get()]
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        items.append(q.get_nowait())
+                done = [d for group in items if group is not None for d in group]
+                if done:
+                    try:
+                        if failed is not None:
+                            raise failed
+                        os.fsync(self._fd)
+                    except OSError as exc:
+                        failed = exc
+                        writer.fail_unsynced(done, exc)
+                    else:
+                        writer._answer(done)
+                if None in items:
+                    return
+        finally:
+            os.close(self._fd)
