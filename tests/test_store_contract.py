@@ -284,7 +284,7 @@ async def test_repeats_are_idempotent(store: Store) -> None:
     rec = await sent_message(store, "55")
     again = await store.mark_sent(rec.sid, "55")
     assert again.status == "sent"
-    # A second id for the same message (a resent copy) is indexed too; both match.
+    # A second id during the same attempt is a further part; both match.
     assert (await store.mark_sent(rec.sid, "56")).carrier_message_id == "55"
     assert (await store.apply_receipt("56", "sent")).sid == rec.sid  # type: ignore[union-attr]
     failed = await store.mark_failed(rec.sid, 30003, "unreachable")
@@ -380,6 +380,165 @@ async def test_final_receipts_stand(store: Store) -> None:
     assert (await store.apply_receipt("902", "delivered")).status == "delivered"  # type: ignore[union-attr]
     assert [h.status for h in await store.history(one.sid)][-1] == "delivered"
     assert [h.status for h in await store.history(two.sid)][-2:] == ["undelivered", "delivered"]
+
+
+# -- multipart receipts (one attempt sent as several submit_sm parts) ---------------------
+
+
+async def multipart(store: Store, ids: list[str], *, at: float = T0) -> MessageRecord:
+    rec = await store.accept(msg("x" * 300, num_segments=len(ids)), at=at)
+    await store.mark_sending(rec.sid, "bind-1", at=at + 1)
+    sent = await store.mark_sent(rec.sid, ids, at=at + 2)
+    assert (sent.status, sent.carrier_message_id) == ("sent", ids[0])
+    return sent
+
+
+async def status_after(store: Store, receipts: list[tuple[str, str]]) -> list[str]:
+    out = []
+    for carrier_id, status in receipts:
+        got = await store.apply_receipt(carrier_id, status)
+        assert got is not None
+        out.append(got.status)
+    return out
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+async def test_two_parts_are_delivered_when_both_are(store: Store, order: tuple[int, int]) -> None:
+    ids = ["a10", "a11"]
+    rec = await multipart(store, ids)
+    got = await status_after(store, [(ids[i], "delivered") for i in order])
+    assert got == ["sent", "delivered"]
+    hist = [(h.status, h.detail) for h in await store.history(rec.sid)]
+    first, last = order
+    assert hist[-2:] == [
+        ("sent", f"receipt for part {first + 1} of 2 (carrier id {ids[first]}): delivered"),
+        ("delivered", f"receipt for part {last + 1} of 2 (carrier id {ids[last]})"),
+    ]
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 0, 1), (1, 2, 0)])
+async def test_three_parts_in_any_order(store: Store, order: tuple[int, int, int]) -> None:
+    ids = ["b20", "b21", "b22"]
+    await multipart(store, ids)
+    got = await status_after(store, [(ids[i], "delivered") for i in order])
+    assert got == ["sent", "sent", "delivered"]
+
+
+async def test_a_failed_part_fails_the_message_and_stands(store: Store) -> None:
+    ids = ["c30", "c31", "c32"]
+    rec = await multipart(store, ids)
+    assert await status_after(store, [("c31", "delivered")]) == ["sent"]
+    failed = await store.apply_receipt("c30", "undelivered", 30003)
+    assert failed is not None
+    assert (failed.status, failed.error_code) == ("undelivered", 30003)
+    # Another part failing later, or being delivered, changes nothing: the first failure
+    # and its error code stand.
+    later = await store.apply_receipt("c32", "failed", 30005)
+    assert later is not None and (later.status, later.error_code) == ("undelivered", 30003)
+    again = await store.apply_receipt("c30", "delivered")
+    assert again is not None and (again.status, again.error_code) == ("undelivered", 30003)
+    hist = [(h.status, h.detail) for h in await store.history(rec.sid)]
+    assert hist[-3:] == [
+        ("sent", "receipt for part 2 of 3 (carrier id c31): delivered"),
+        ("undelivered", "receipt for part 1 of 3 (carrier id c30)"),
+        ("undelivered", "receipt for part 3 of 3 (carrier id c32): failed"),
+    ]
+
+
+async def test_failing_part_then_delivered_part_stays_undelivered(store: Store) -> None:
+    await multipart(store, ["d40", "d41"])
+    got = await status_after(store, [("d40", "undelivered"), ("d41", "delivered")])
+    assert got == ["undelivered", "undelivered"]
+
+
+async def test_one_delivered_part_does_not_deliver_the_message(store: Store) -> None:
+    await multipart(store, ["e50", "e51"])
+    assert await status_after(store, [("e50", "delivered")]) == ["sent"]
+    # ... and the other part may still fail.
+    assert await status_after(store, [("e51", "undelivered")]) == ["undelivered"]
+
+
+async def test_repeated_part_receipts_and_intermediate_ones_are_no_ops(store: Store) -> None:
+    rec = await multipart(store, ["f60", "f61"])
+    assert await status_after(store, [("f60", "delivered")]) == ["sent"]
+    n = len(await store.history(rec.sid))
+    assert await status_after(store, [("f60", "delivered"), ("f61", "sent")]) == ["sent", "sent"]
+    assert await status_after(store, [("0xF60", "delivered")]) == ["sent"]  # another spelling
+    assert len(await store.history(rec.sid)) == n
+    assert await status_after(store, [("f61", "delivered")]) == ["delivered"]
+
+
+async def test_one_id_in_a_list_is_a_str(store: Store) -> None:
+    rec = await multipart(store, ["70"])
+    hist = await store.history(rec.sid)
+    assert hist[-1] == ("sent", T0 + 2, "carrier id 70")
+    # Single-part rules as before: a delivered copy turns undelivered into delivered.
+    got = await status_after(store, [("70", "undelivered"), ("70", "delivered")])
+    assert got == ["undelivered", "delivered"]
+
+
+async def test_parts_recorded_one_by_one(store: Store) -> None:
+    rec = await store.accept(msg("y" * 200, num_segments=2))
+    await store.mark_sending(rec.sid, "bind-1")
+    first = await store.mark_sent(rec.sid, "g80")
+    second = await store.mark_sent(rec.sid, "g81")
+    assert (
+        (second.status, second.carrier_message_id)
+        == ("sent", "g80")
+        == (
+            first.status,
+            first.carrier_message_id,
+        )
+    )
+    assert (await store.mark_sent(rec.sid, ["g80", "g81"])).status == "sent"  # a repeat
+    assert await status_after(store, [("g81", "delivered")]) == ["sent"]
+    assert (await store.history(rec.sid))[-1].detail == (
+        "receipt for part 2 of 2 (carrier id g81): delivered"
+    )
+    assert await status_after(store, [("g80", "delivered")]) == ["delivered"]
+
+
+async def test_a_new_attempt_has_its_own_parts(open_store: Opener) -> None:
+    store = await open_store()
+    try:
+        rec = await store.accept(msg("z" * 300, num_segments=2))
+        await store.mark_sending(rec.sid, "bind-1")
+        await store.mark_sent(rec.sid, ["h90", "h91"])
+        # A receipt for the first attempt's part: still waiting for the other part.
+        assert await status_after(store, [("h90", "delivered")]) == ["sent"]
+    finally:
+        await store.close()
+    store = await open_store()  # crash-like restart: nothing in flight, all kept
+    try:
+        second = await store.accept(msg("w" * 300, num_segments=2))
+        await store.mark_sending(second.sid, "bind-1")
+        await store.requeue(second.sid, detail="ESME_RTHROTTLED")
+        retry = await store.mark_sending(second.sid, "bind-2")
+        assert retry.attempts == 2
+        sent = await store.mark_sent(second.sid, ["i10", "i11", "i12"])
+        assert sent.attempts == 2
+        assert await status_after(store, [("i10", "delivered"), ("i12", "delivered")]) == [
+            "sent",
+            "sent",
+        ]
+        assert (await store.history(second.sid))[-1].detail == (
+            "receipt for part 3 of 3 (carrier id i12): delivered"
+        )
+        assert await status_after(store, [("i11", "delivered")]) == ["delivered"]
+        # The first message's parts were kept across the restart.
+        assert await status_after(store, [("h91", "delivered")]) == ["delivered"]
+    finally:
+        await store.close()
+
+
+async def test_bad_part_lists_are_refused(store: Store) -> None:
+    rec = await store.accept(msg())
+    await store.mark_sending(rec.sid, "bind-1")
+    for bad in ([], ["1", "1"], ["1", "0x01"], ["1", ""], ["1", 2], ["9"] * 256, b"12", 12):
+        with pytest.raises(StoreError) as info:
+            await store.mark_sent(rec.sid, bad)  # type: ignore[arg-type]
+        assert info.value.field == "carrier_message_id"
+    assert (await store.get(rec.sid)).status == "sending"  # type: ignore[union-attr]
 
 
 # -- listing -------------------------------------------------------------------------------

@@ -6,7 +6,13 @@ import pytest
 
 from engine.errors import StoreError
 from engine.store import FINAL_STATUSES, STATUSES, NewMessage
-from engine.store.rules import check_new_message, check_transition, receipt_target
+from engine.store.rules import (
+    check_carrier_ids,
+    check_new_message,
+    check_transition,
+    part_receipt_target,
+    receipt_target,
+)
 
 LEGAL = {
     ("accepted", "queued"),
@@ -61,6 +67,39 @@ def test_final_statuses_never_move_on_the_dispatcher_s_word() -> None:
 )
 def test_receipt_targets(current: str, receipt: str, target: str | None) -> None:
     assert receipt_target(current, receipt) == target
+
+
+@pytest.mark.parametrize(
+    "current,outcomes,part,status,target",
+    [
+        ("sent", [None, None], 0, "delivered", None),  # the other part has not reported
+        ("sent", [None, "delivered"], 0, "delivered", "delivered"),
+        ("sent", ["delivered", "delivered", None], 2, "delivered", "delivered"),
+        ("sent", [None, "delivered"], 0, "undelivered", "undelivered"),
+        ("sent", [None, None, None], 1, "failed", "failed"),
+        ("undelivered", ["undelivered", None], 1, "delivered", None),  # first failure stands
+        ("undelivered", ["undelivered", None], 1, "failed", None),
+        ("sent", ["delivered", None], 0, "delivered", None),  # a repeat for that part
+        ("sent", [None, "delivered"], 0, "sent", None),  # intermediate
+        # Another attempt's copy decided already: receipt_target's rule applies.
+        ("delivered", [None, None], 0, "undelivered", None),
+        ("undelivered", [None, "delivered"], 0, "delivered", "delivered"),
+    ],
+)
+def test_part_receipt_targets(
+    current: str, outcomes: list[str | None], part: int, status: str, target: str | None
+) -> None:
+    assert part_receipt_target(current, outcomes, part, status) == target
+
+
+def test_carrier_ids() -> None:
+    assert check_carrier_ids("1F") == ("1F",)
+    assert check_carrier_ids(["1", "2"]) == ("1", "2")
+    assert check_carrier_ids(("a",)) == ("a",)
+    for bad in ([], ["a", "A"], ["1", None], "", b"1", 1, ["1"] * 256):
+        with pytest.raises(StoreError) as info:
+            check_carrier_ids(bad)
+        assert info.value.field == "carrier_message_id"
 
 
 def _m(**kw: object) -> NewMessage:

@@ -57,6 +57,53 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         SqliteStore(path)
 
 
+async def test_a_version_1_file_is_upgraded(tmp_path: Path) -> None:
+    """Version 2 only added the parts table: a version 1 file gets it and keeps its rows;
+    a message sent before the upgrade (no parts rows) takes the one-part receipt rules."""
+    path = tmp_path / "v1.db"
+    store = await SqliteStore.open(path, synchronous="OFF")
+    rec = await store.accept(msg())
+    await store.mark_sending(rec.sid, "bind-1")
+    await store.mark_sent(rec.sid, "77")
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE parts")
+        conn.execute("PRAGMA user_version = 1")
+    store = await SqliteStore.open(path, synchronous="OFF")
+    try:
+        got = await store.apply_receipt("77", "undelivered", 30003)
+        assert got is not None and (got.sid, got.status) == (rec.sid, "undelivered")
+        two = await store.accept(msg())
+        await store.mark_sending(two.sid, "bind-1")
+        await store.mark_sent(two.sid, ["81", "82"])
+        assert (await store.apply_receipt("81", "delivered")).status == "sent"  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        plan = " ".join(
+            str(r) for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM parts WHERE msg_id = 1")
+        )
+        assert "SEARCH parts USING PRIMARY KEY" in plan
+
+
+async def test_purge_takes_the_parts_too(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    store = await SqliteStore.open(path, synchronous="OFF")
+    try:
+        rec = await store.accept(msg(), at=1000.0)
+        await store.mark_sending(rec.sid, "bind-1")
+        await store.mark_sent(rec.sid, ["91", "92"])
+        kept = await store.accept(msg(), at=5000.0)
+        await store.mark_sending(kept.sid, "bind-1")
+        await store.mark_sent(kept.sid, ["93", "94", "95"])
+        assert await store.purge(2000.0) == 1
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*), min(canon_id) FROM parts").fetchone() == (3, "93")
+
+
 async def test_wal_mode_and_a_clean_close(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     store = await SqliteStore.open(path, synchronous="NORMAL")

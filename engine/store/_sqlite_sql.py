@@ -12,6 +12,9 @@ Why the hot table looks as it does (figures in bench/README.md, "Store"):
   (the most expensive thing here) and are created only with ``number_index=True``.
 - Carrier message ids are indexed in their own table, written at ``mark_sent`` (not at
   accept), under every spelling of :func:`engine.receipts.message_id_keys`.
+- ``parts`` holds one row per submit_sm part of each attempt (also written at
+  ``mark_sent``, read only by ``apply_receipt``): a multipart message's receipts are
+  counted per part.  Schema version 2 added it; a version 1 file gets it at open.
 - A NULL is never bound as a parameter: binding ``None`` costs ~0.6 us in the sqlite3
   module (it goes through the adapter lookup), more than a whole text value.  Columns that
   are NULL at accept are left out of the INSERT, and optional ones choose among prepared
@@ -22,7 +25,10 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+
+UPGRADABLE_VERSIONS: Final = frozenset({0, 1, SCHEMA_VERSION})
+"""Versions :data:`SCHEMA` brings to :data:`SCHEMA_VERSION` (its statements only add)."""
 
 COLUMNS: Final = (
     "sid, account_sid, direction, from_, to_, body, status, num_segments, num_media, "
@@ -77,6 +83,15 @@ SCHEMA: Final = (
         PRIMARY KEY (key, msg_id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS carrier_ids_msg ON carrier_ids(msg_id)",
+    # outcome: NULL until the part's receipt says delivered, undelivered or failed.
+    """CREATE TABLE IF NOT EXISTS parts (
+        msg_id INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        part_index INTEGER NOT NULL,
+        canon_id TEXT NOT NULL,
+        outcome TEXT,
+        PRIMARY KEY (msg_id, attempt, part_index)
+    ) WITHOUT ROWID""",
 )
 
 NUMBER_INDEXES: Final = (
@@ -135,6 +150,18 @@ SELECT_QUEUED: Final = (
 INSERT_HISTORY: Final = "INSERT INTO history (msg_id, status, at, detail) VALUES (?, ?, ?, ?)"
 INSERT_CARRIER_ID: Final = (
     "INSERT OR IGNORE INTO carrier_ids (key, msg_id, link, canonical) VALUES (?, ?, ?, ?)"
+)
+
+SELECT_PARTS: Final = (
+    "SELECT attempt, part_index, canon_id, outcome FROM parts WHERE msg_id = ? "
+    "ORDER BY attempt, part_index"
+)
+SELECT_ATTEMPT_PARTS: Final = (
+    "SELECT part_index, canon_id FROM parts WHERE msg_id = ? AND attempt = ? ORDER BY part_index"
+)
+INSERT_PART: Final = "INSERT INTO parts (msg_id, attempt, part_index, canon_id) VALUES (?, ?, ?, ?)"
+UPDATE_PART: Final = (
+    "UPDATE parts SET outcome = ? WHERE msg_id = ? AND attempt = ? AND part_index = ?"
 )
 
 UPDATE_SENDING: Final = (

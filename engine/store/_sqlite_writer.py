@@ -37,7 +37,7 @@ from engine.errors import StoreError
 from engine.receipts import message_id_keys, normalize_message_id
 from engine.store import _sqlite_sql as sql
 from engine.store.base import IN_FLIGHT_ERROR_CODE, MessageRecord
-from engine.store.rules import check_transition, receipt_target
+from engine.store.rules import check_transition, part_receipt_target, receipt_target
 
 __all__ = ["AcceptGroup", "Op", "Writer", "carrier_id_keys", "record_from_row"]
 
@@ -175,7 +175,7 @@ class Writer(threading.Thread):
             if mode != "wal":
                 raise StoreError(f"path: cannot use WAL mode on {self._path!r} ({mode})")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, sql.SCHEMA_VERSION):
+            if version not in sql.UPGRADABLE_VERSIONS:
                 raise StoreError(f"path: schema version {version} is not {sql.SCHEMA_VERSION}")
             conn.execute("BEGIN IMMEDIATE")
             for stmt in sql.SCHEMA:
@@ -373,15 +373,36 @@ class Writer(threading.Thread):
         self._history(msg_id, "sending", at, f"link {link}")
         return self._update(sql.UPDATE_SENDING, (link, at, msg_id))
 
-    def mark_sent(self, sid: str, carrier_id: str, at: float) -> MessageRecord:
+    def mark_sent(self, sid: str, carrier_ids: tuple[str, ...], at: float) -> MessageRecord:
+        assert self.conn is not None
         msg_id, status = self._state(sid)
         changed = check_transition(sid, status, "sent")
         rec = self._by_id(msg_id)
-        self._index_carrier_id(msg_id, carrier_id, rec.link)
+        # The parts of this attempt: a repeated id is a no-op, a new one is a further part
+        # (dispatchers that record the parts one by one, as their submit_sm_resps come).
+        known = {
+            canon: index
+            for index, canon in self.conn.execute(sql.SELECT_ATTEMPT_PARTS, (msg_id, rec.attempts))
+        }
+        index = len(known)
+        for carrier_id in carrier_ids:
+            canon = normalize_message_id(carrier_id)
+            if canon in known:
+                continue
+            self.conn.execute(sql.INSERT_PART, (msg_id, rec.attempts, index, canon))
+            known[canon] = index
+            index += 1
+            self._index_carrier_id(msg_id, carrier_id, rec.link)
         if not changed:
             return rec
-        self._history(msg_id, "sent", at, f"carrier id {carrier_id}")
-        return self._update(sql.UPDATE_SENT, (carrier_id, at, at, msg_id))
+        first = carrier_ids[0]
+        detail = (
+            f"carrier id {first}"
+            if len(carrier_ids) == 1
+            else f"carrier ids {', '.join(carrier_ids)} ({len(carrier_ids)} parts)"
+        )
+        self._history(msg_id, "sent", at, detail)
+        return self._update(sql.UPDATE_SENT, (first, at, at, msg_id))
 
     def _index_carrier_id(self, msg_id: int, carrier_id: str, link: str | None) -> None:
         assert self.conn is not None
@@ -417,13 +438,61 @@ class Writer(threading.Thread):
         row = self.conn.execute(sql.lookup_receipt(len(keys), link is not None), params).fetchone()
         if row is None:
             return None
-        rec = self._by_id(row[0])
+        msg_id = row[0]
+        rec = self._by_id(msg_id)
+        part = self._match_part(msg_id, canon, key_set)
+        if part is not None and len(part[2]) > 1:
+            return self._part_receipt(rec, msg_id, part, carrier_id, status, code, at)
         target = receipt_target(rec.status, status)
         if target is None:
             return rec
-        self._history(row[0], target, at, f"receipt for carrier id {carrier_id}")
+        self._history(msg_id, target, at, f"receipt for carrier id {carrier_id}")
         err_message = None if code is None else f"carrier error {code}"
-        return self._update(sql.UPDATE_RECEIPT, (target, code, err_message, at, row[0]))
+        return self._update(sql.UPDATE_RECEIPT, (target, code, err_message, at, msg_id))
+
+    def _match_part(
+        self, msg_id: int, canon: str, keys: set[str]
+    ) -> tuple[int, int, list[str | None]] | None:
+        """The part a receipt is for: (attempt, part index, outcomes of that attempt's
+        parts); None when the message has no part under these ids (a version 1 row).
+        Preference as in the lookup: the exact canonical spelling, then the newest attempt."""
+        assert self.conn is not None
+        by_attempt: dict[int, list[str | None]] = {}
+        best: tuple[bool, int, int] | None = None
+        for attempt, index, part_canon, outcome in self.conn.execute(sql.SELECT_PARTS, (msg_id,)):
+            by_attempt.setdefault(attempt, []).append(outcome)
+            if part_canon == canon or not message_id_keys(part_canon).isdisjoint(keys):
+                rank = (part_canon == canon, attempt, -index)
+                if best is None or rank > best:
+                    best = rank
+        if best is None:
+            return None
+        return best[1], -best[2], by_attempt[best[1]]
+
+    def _part_receipt(
+        self,
+        rec: MessageRecord,
+        msg_id: int,
+        part: tuple[int, int, list[str | None]],
+        carrier_id: str,
+        status: str,
+        code: int | None,
+        at: float,
+    ) -> MessageRecord:
+        """A receipt for one part of a multipart attempt (rules.part_receipt_target)."""
+        assert self.conn is not None
+        attempt, index, outcomes = part
+        if status == "sent" or outcomes[index] is not None:
+            return rec  # intermediate, or a repeat for this part
+        target = part_receipt_target(rec.status, outcomes, index, status)
+        self.conn.execute(sql.UPDATE_PART, (status, msg_id, attempt, index))
+        detail = f"receipt for part {index + 1} of {len(outcomes)} (carrier id {carrier_id})"
+        if target is None:
+            self._history(msg_id, rec.status, at, f"{detail}: {status}")
+            return rec
+        self._history(msg_id, target, at, detail)
+        err_message = None if code is None else f"carrier error {code}"
+        return self._update(sql.UPDATE_RECEIPT, (target, code, err_message, at, msg_id))
 
     def record_inbound(self, row: tuple[Any, ...]) -> None:
         assert self.conn is not None
@@ -451,6 +520,7 @@ class Writer(threading.Thread):
         if ids:
             conn.executemany("DELETE FROM history WHERE msg_id = ?", ids)
             conn.executemany("DELETE FROM carrier_ids WHERE msg_id = ?", ids)
+            conn.executemany("DELETE FROM parts WHERE msg_id = ?", ids)
             conn.executemany("DELETE FROM messages WHERE id = ?", ids)
         return len(ids)
 

@@ -215,11 +215,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def mark_sent(
-        self, sid: str, carrier_message_id: str, *, at: float | None = None
+        self, sid: str, carrier_message_id: str | Sequence[str], *, at: float | None = None
     ) -> MessageRecord:
         """``sending`` -> ``sent``: the carrier accepted it (submit_sm_resp OK) with this id.
 
-        The id is indexed under every spelling of :func:`engine.receipts.message_id_keys`.
+        A sequence gives the ids of every submit_sm part of this attempt, in part order (a
+        long message sent as concatenated parts: each part gets its own id and receipt); a
+        str is one part.  Called again during the same attempt (status ``sent``), an id
+        already recorded is a no-op and a new one is ADDED as a further part, so a
+        dispatcher may also record the parts one by one as their submit_sm_resps arrive
+        (before their receipts can land: a receipt for a one-part attempt decides alone).
+        Each attempt (:meth:`mark_sending`) has its own parts.  ``carrier_message_id`` in
+        the record is the first part's id.  Every id is indexed under every spelling of
+        :func:`engine.receipts.message_id_keys`.
         """
 
     @abc.abstractmethod
@@ -248,7 +256,10 @@ class Store(abc.ABC):
 
         ``status`` is ``delivered``, ``undelivered``, ``failed`` or ``sent`` (an
         intermediate receipt: it changes nothing).  ``link`` narrows the match
-        to one carrier bind.  See docs/durability.md for the matching and ordering rules.
+        to one carrier bind.  For a part of a multipart attempt the message fails with the
+        first failing part and is delivered once every part is
+        (:func:`engine.store.rules.part_receipt_target`).  See docs/durability.md for the
+        matching and ordering rules.
         """
 
     @abc.abstractmethod

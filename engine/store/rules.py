@@ -6,9 +6,11 @@ This module does no I/O and reads no clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from engine.errors import StoreError
+from engine.receipts import normalize_message_id
 from engine.store.base import DIRECTIONS, NewMessage
 
 __all__ = [
@@ -18,15 +20,18 @@ __all__ = [
     "MAX_ERROR_MESSAGE",
     "MAX_LINK",
     "MAX_NUMBER",
+    "MAX_PARTS",
     "MAX_SEGMENTS",
     "MAX_STATUS_CALLBACK",
     "MAX_VALIDITY",
     "check_carrier_id",
+    "check_carrier_ids",
     "check_error",
     "check_link",
     "check_new_message",
     "check_text",
     "check_transition",
+    "part_receipt_target",
     "receipt_target",
 ]
 
@@ -41,6 +46,9 @@ MAX_CARRIER_ID: Final = 65  # submit_sm_resp message_id is a C-Octet String of u
 MAX_LINK: Final = 128
 MAX_ERROR_MESSAGE: Final = 1024
 MAX_ERROR_CODE: Final = 99999
+MAX_PARTS: Final = MAX_SEGMENTS  # submit_sm parts of one attempt (one per concat segment)
+
+_PART_FAILURES: Final = frozenset({"undelivered", "failed"})
 
 # Allowed status changes made by the dispatcher (mark_*/requeue).  A repeat of the current
 # status is an idempotent no-op, except sending -> sending, which counts a new attempt.
@@ -135,6 +143,34 @@ def check_carrier_id(value: object) -> None:
         raise StoreError("carrier_message_id: empty", field="carrier_message_id")
 
 
+def check_carrier_ids(value: object) -> tuple[str, ...]:
+    """The carrier ids of one attempt's parts, in part order: a str is one part, a sequence
+    of 1..MAX_PARTS distinct ids is several.  StoreError naming ``carrier_message_id``
+    otherwise (two parts with the same id could not tell their receipts apart)."""
+    if type(value) is str:
+        check_carrier_id(value)
+        return (value,)
+    if not isinstance(value, Sequence) or isinstance(value, (bytes, bytearray)):
+        raise StoreError(
+            "carrier_message_id: expected a string or a sequence of strings, "
+            f"got {type(value).__name__}",
+            field="carrier_message_id",
+        )
+    ids = tuple(value)
+    if not 0 < len(ids) <= MAX_PARTS:
+        raise StoreError(
+            f"carrier_message_id: expected 1..{MAX_PARTS} part ids, got {len(ids)}",
+            field="carrier_message_id",
+        )
+    for carrier_id in ids:
+        check_carrier_id(carrier_id)
+    if len({normalize_message_id(c) for c in ids}) != len(ids):
+        raise StoreError(
+            "carrier_message_id: two parts have the same carrier id", field="carrier_message_id"
+        )
+    return ids
+
+
 def check_link(value: object) -> None:
     """Raise StoreError unless ``value`` is a carrier bind id of bounded size."""
     check_text("link", value, MAX_LINK)
@@ -164,3 +200,28 @@ def receipt_target(current: str, status: str) -> str | None:
     if current in _RECEIPT_FROM.get(status, ()):
         return status
     return None
+
+
+def part_receipt_target(
+    current: str, outcomes: Sequence[str | None], part: int, status: str
+) -> str | None:
+    """The status a receipt for one part of a multipart attempt gives a message now
+    ``current``; None when the message keeps its status.
+
+    ``outcomes`` holds what every part of that attempt reported before this receipt (None:
+    nothing yet), in part order; ``part`` is the receipt's index in it.  The message fails
+    with the first part that fails (a later ``delivered`` for another part does not undo
+    it: the reader got a hole in the text), and is delivered only when every part is.  A
+    part that already reported, and an intermediate ``sent``, change nothing.  What the
+    message may move from is :func:`receipt_target`'s rule (a copy from another attempt
+    that was delivered stands).
+    """
+    if status not in ("delivered", "undelivered", "failed") or outcomes[part] is not None:
+        return None
+    if any(o in _PART_FAILURES for o in outcomes):
+        return None  # the first failure stands
+    if status == "delivered" and not all(
+        o == "delivered" for i, o in enumerate(outcomes) if i != part
+    ):
+        return None
+    return receipt_target(current, status)

@@ -58,6 +58,7 @@ from engine.store.rules import (
     MAX_ACCOUNT_SID,
     MAX_NUMBER,
     check_carrier_id,
+    check_carrier_ids,
     check_error,
     check_link,
     check_new_message,
@@ -376,11 +377,11 @@ class SqliteStore(Store):
         return await self._call(Writer.mark_sending, sid, link, _now(at))  # type: ignore[no-any-return]
 
     async def mark_sent(
-        self, sid: str, carrier_message_id: str, *, at: float | None = None
+        self, sid: str, carrier_message_id: str | Sequence[str], *, at: float | None = None
     ) -> MessageRecord:
         check_text("sid", sid, _SID_LEN)
-        check_carrier_id(carrier_message_id)
-        return await self._call(Writer.mark_sent, sid, carrier_message_id, _now(at))  # type: ignore[no-any-return]
+        ids = check_carrier_ids(carrier_message_id)
+        return await self._call(Writer.mark_sent, sid, ids, _now(at))  # type: ignore[no-any-return]
 
     async def mark_failed(
         self, sid: str, error_code: int, error_message: str, *, at: float | None = None
