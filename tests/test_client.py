@@ -433,6 +433,28 @@ async def test_cancelled_queued_submit_is_never_sent() -> None:
         assert smsc.accepted == ["first", "third"]
 
 
+async def test_requests_beyond_max_queue_are_refused_and_never_sent() -> None:
+    async with FakeSmsc() as smsc, client_for(smsc, window=1, max_queue=2) as c:
+        gate = asyncio.Event()
+        smsc.hold["first"] = gate
+        first = asyncio.ensure_future(c.submit(sm("first")))
+        await wait_until(lambda: c.in_flight == 1, "first in flight")
+        waiting = [asyncio.ensure_future(c.submit(sm(f"q{i}"))) for i in range(2)]
+        await wait_until(lambda: c.queued == 2, "two queued")
+        with pytest.raises(engine.QueueFullError, match="max_queue"):
+            await c.submit(sm("over"))
+        with pytest.raises(engine.QueueFullError, match="max_queue"):
+            await c.submit_many([sm("a"), sm("b")])
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(first, *waiting), HANG_GUARD)
+        assert smsc.accepted == ["first", "q0", "q1"]
+
+
+def test_max_queue_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_queue"):
+        EsmeClient("127.0.0.1", 9, system_id="a", password="b", max_queue=0)
+
+
 async def test_submit_before_start_and_start_against_nothing() -> None:
     c = EsmeClient("127.0.0.1", 9, system_id="a", password="b", connect_timeout=1.0)
     with pytest.raises(engine.SessionError, match="start"):

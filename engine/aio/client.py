@@ -46,7 +46,13 @@ from engine.aio._esme_entries import (
     order_key,
 )
 from engine.aio._esme_link import PAUSING, EsmeProtocol, Link
-from engine.errors import ConnectionLostError, ResponseTimeoutError, SessionError, WindowFullError
+from engine.errors import (
+    ConnectionLostError,
+    QueueFullError,
+    ResponseTimeoutError,
+    SessionError,
+    WindowFullError,
+)
 from engine.session import SessionConfig
 
 __all__ = ["BindType", "EsmeClient", "LinkDownError", "backoff_delay"]
@@ -87,7 +93,10 @@ class EsmeClient:
     its return value (a command_status, ``None`` meaning 0) goes back in the response; if it
     raises, the client answers ESME_RX_T_APPN so that the carrier retries.  Without
     ``on_deliver`` every deliver_sm is acknowledged with status 0.  Reading from the carrier
-    pauses while ``max_inbound_queue`` deliveries wait for ``on_deliver``.
+    pauses while ``max_inbound_queue`` deliveries wait for ``on_deliver``.  At most
+    ``max_queue`` requests wait for a window slot (while the link is down, paused by a
+    throttle or held by ``max_rate``); beyond that ``submit``/``submit_many`` raise
+    :class:`engine.QueueFullError` at once and send nothing.
 
     After any failure (connect error, bind refused, connection lost, dead peer) the client
     rebinds by itself with exponential back-off (``backoff_initial`` doubling up to
@@ -137,6 +146,7 @@ class EsmeClient:
         max_inbound_queue: int = 1000,
         connect_timeout: float = 30.0,
         enquire_link_timeout: float = 10.0,
+        max_queue: int = 100_000,
     ) -> None:
         if bind_type not in ("transmitter", "receiver", "transceiver", "pair"):
             raise ValueError(
@@ -162,6 +172,8 @@ class EsmeClient:
             raise ValueError(f"window: expected an int >= 1, got {window!r}")
         if max_inbound_queue < 1:
             raise ValueError(f"max_inbound_queue: expected >= 1, got {max_inbound_queue}")
+        if not isinstance(max_queue, int) or max_queue < 1:
+            raise ValueError(f"max_queue: expected an int >= 1, got {max_queue!r}")
         if max_rate is not None and max_rate <= 0:
             raise ValueError(f"max_rate: expected > 0 or None, got {max_rate}")
         for name, fvalue in (
@@ -200,6 +212,7 @@ class EsmeClient:
         self.enquire_link_interval = enquire_link_interval
         self.close_grace = close_grace
         self.max_inbound_queue = max_inbound_queue
+        self.max_queue = max_queue
         self.connect_timeout = connect_timeout
         self._session_config = SessionConfig(
             window=window,
@@ -387,6 +400,15 @@ class EsmeClient:
         if self._tx is None:
             raise SessionError("EsmeClient: a receiver bind cannot send requests")
 
+    def _check_room(self, n: int) -> None:
+        # Bounded memory: requests waiting for the window (a link down, a throttle pause,
+        # a rate cap) are refused beyond max_queue instead of piling up without limit.
+        if len(self._queue) + n > self.max_queue:
+            raise QueueFullError(
+                f"EsmeClient: max_queue: {len(self._queue)} requests already wait for the"
+                f" window (limit {self.max_queue}); {n} more refused, none of them sent"
+            )
+
     async def submit(self, pdu: RequestPdu) -> Any:
         """Send one request (submit_sm, data_sm, query_sm, ...) and return its response.
 
@@ -416,6 +438,7 @@ class EsmeClient:
                     loop.call_soon(proto.flush)
                 return await fut
         self._check_submit()
+        self._check_room(1)
         fut = loop.create_future()
         self._order += 1
         self._queue.append(FutureEntry(self._order, pdu, loop.time(), fut))
@@ -432,6 +455,7 @@ class EsmeClient:
         fut: asyncio.Future[list[Any]] = loop.create_future()
         if not items:
             return []
+        self._check_room(len(items))
         batch = Batch(len(items), fut)
         order = self._order
         append = self._queue.append
