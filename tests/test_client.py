@@ -35,6 +35,7 @@ class FakeSmsc:
         self.password = password
         self.accepted: list[str] = []  # destination_addr in the order accepted
         self.throttle_once: set[str] = set()  # destinations answered ESME_RTHROTTLED once
+        self.throttle_always: set[str] = set()  # destinations answered ESME_RTHROTTLED always
         self.queue_full_once: set[str] = set()  # destinations answered ESME_RMSGQFUL once
         self.hold: dict[str, asyncio.Event] = {}  # destinations answered when the event is set
         self.silent: set[str] = set()  # destinations never answered
@@ -45,6 +46,7 @@ class FakeSmsc:
         # (command, system_id, system_type, address_range, interface_version)
         self.binds: list[tuple[str, str, str, str, int]] = []
         self.enquire_links = 0
+        self.throttled_answers = 0
         self.responses: list[tuple[str, int, int]] = []  # (command, seq, status) received
         self.writers: list[asyncio.StreamWriter] = []
         self.bind_writers: dict[str, asyncio.StreamWriter] = {}
@@ -143,6 +145,10 @@ class FakeSmsc:
     def _submit(self, pdu: Any, writer: asyncio.StreamWriter) -> None:
         dest = pdu.destination_addr
         if dest in self.silent:
+            return
+        if dest in self.throttle_always:
+            self.throttled_answers += 1
+            writer.write(encode(pdu.make_response(command_status=CommandStatus.ESME_RTHROTTLED)))
             return
         if dest in self.throttle_once:
             self.throttle_once.discard(dest)
@@ -293,6 +299,21 @@ async def test_throttle_resends_in_original_order() -> None:
         # m0 was accepted first; m1 and m2 were throttled and resent in order before m3..m7
         # (nothing was behind them in the window: m0..m2 filled it).
         assert smsc.accepted == dests
+
+
+async def test_max_throttle_retries_gives_the_carriers_answer_back() -> None:
+    async with FakeSmsc() as smsc:
+        smsc.throttle_always = {"stuck"}
+        c = client_for(smsc, window=2, throttle_pause=0.01, max_throttle_retries=2)
+        await c.start()
+        stuck, fine = await asyncio.wait_for(
+            asyncio.gather(c.submit(sm("stuck")), c.submit(sm("fine"))), HANG_GUARD
+        )
+        assert stuck.command_status == CommandStatus.ESME_RTHROTTLED
+        assert smsc.throttled_answers == 3  # the first try and two retries, then given back
+        assert fine.message_id == "id-fine"
+        assert smsc.accepted == ["fine"]
+        await c.close()
 
 
 async def test_enquire_link_keeps_idle_link_and_detects_dead_peer() -> None:

@@ -17,11 +17,12 @@ __all__ = ["Batch", "BatchEntry", "Entry", "FutureEntry", "backoff_delay", "orde
 class Entry:
     """A PDU waiting to be sent, in flight, or held after a throttling answer."""
 
-    __slots__ = ("order", "pdu", "queued_at")
+    __slots__ = ("order", "pdu", "queued_at", "throttles")
 
     order: int
     pdu: Any
     queued_at: float
+    throttles: int  # throttling answers this request has had so far
 
     def ok(self, resp: Pdu) -> None:
         raise NotImplementedError
@@ -42,6 +43,7 @@ class FutureEntry(Entry):
         self.order = order
         self.pdu = pdu
         self.queued_at = queued_at
+        self.throttles = 0
         self.fut = fut
 
     def ok(self, resp: Pdu) -> None:
@@ -82,6 +84,7 @@ class BatchEntry(Entry):
         self.order = order
         self.pdu = pdu
         self.queued_at = queued_at
+        self.throttles = 0
         self.batch = batch
         self.index = index
 

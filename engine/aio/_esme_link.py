@@ -118,7 +118,7 @@ class EsmeProtocol(asyncio.Protocol):
                 if entry is not None:
                     status = resp.command_status
                     if status in PAUSING:
-                        client._throttled(entry)
+                        client._throttled(entry, resp)
                     else:
                         entry.ok(resp)
                 pumped = True

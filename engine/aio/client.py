@@ -96,7 +96,9 @@ class EsmeClient:
     pauses while ``max_inbound_queue`` deliveries wait for ``on_deliver``.  At most
     ``max_queue`` requests wait for a window slot (while the link is down, paused by a
     throttle or held by ``max_rate``); beyond that ``submit``/``submit_many`` raise
-    :class:`engine.QueueFullError` at once and send nothing.
+    :class:`engine.QueueFullError` at once and send nothing.  A request throttled more than
+    ``max_throttle_retries`` times (``None``: no limit, it waits for the carrier) is given
+    back with the carrier's throttling response instead of being sent again.
 
     After any failure (connect error, bind refused, connection lost, dead peer) the client
     rebinds by itself with exponential back-off (``backoff_initial`` doubling up to
@@ -147,6 +149,7 @@ class EsmeClient:
         connect_timeout: float = 30.0,
         enquire_link_timeout: float = 10.0,
         max_queue: int = 100_000,
+        max_throttle_retries: int | None = None,
     ) -> None:
         if bind_type not in ("transmitter", "receiver", "transceiver", "pair"):
             raise ValueError(
@@ -174,6 +177,10 @@ class EsmeClient:
             raise ValueError(f"max_inbound_queue: expected >= 1, got {max_inbound_queue}")
         if not isinstance(max_queue, int) or max_queue < 1:
             raise ValueError(f"max_queue: expected an int >= 1, got {max_queue!r}")
+        if max_throttle_retries is not None and max_throttle_retries < 0:
+            raise ValueError(
+                f"max_throttle_retries: expected >= 0 or None, got {max_throttle_retries}"
+            )
         if max_rate is not None and max_rate <= 0:
             raise ValueError(f"max_rate: expected > 0 or None, got {max_rate}")
         for name, fvalue in (
@@ -213,6 +220,7 @@ class EsmeClient:
         self.close_grace = close_grace
         self.max_inbound_queue = max_inbound_queue
         self.max_queue = max_queue
+        self.max_throttle_retries = max_throttle_retries
         self.connect_timeout = connect_timeout
         self._session_config = SessionConfig(
             window=window,
@@ -523,7 +531,7 @@ class EsmeClient:
             return  # our bind/unbind/enquire_link, or a late one the session let through
         status = resp.command_status
         if status in PAUSING:
-            self._throttled(entry)
+            self._throttled(entry, resp)
         else:
             entry.ok(resp)
 
@@ -558,9 +566,16 @@ class EsmeClient:
 
     # throttling ------------------------------------------------------------------------
 
-    def _throttled(self, entry: Entry) -> None:
+    def _throttled(self, entry: Entry, resp: Pdu) -> None:
         self.throttled_count += 1
-        self._held.append(entry)
+        entry.throttles += 1
+        limit = self.max_throttle_retries
+        if limit is not None and entry.throttles > limit:
+            # Given up: the caller gets the carrier's own answer (its command_status says
+            # throttled) instead of a request held for ever.  The link still pauses.
+            entry.ok(resp)
+        else:
+            self._held.append(entry)
         until = self._loop.time() + self.throttle_pause
         if until > self._pause_until:
             self._pause_until = until
