@@ -15,15 +15,16 @@ async def test_demo_delivers_every_message_and_paces_each_sender(tmp_path: Path)
     db = tmp_path / "demo.sqlite3"
     result = await run_demo(database=db, say=lines.append)
 
-    assert result.accepted == 43
-    assert result.submitted == 43
-    # The sim's rule: a destination ending in 91 gets UNDELIV, every other one DELIVRD.
-    assert result.statuses == {"delivered": 42, "undelivered": 1}
+    assert result.accepted == 44
+    assert result.submitted == 44
+    # The sim's rule: a destination ending in 91 gets UNDELIV, every other one DELIVRD; the
+    # two-part message is delivered only once both parts' receipts are in.
+    assert result.statuses == {"delivered": 43, "undelivered": 1}
     # Pacing is a lower bound the scheduler guarantees (burst 1): n messages at r/s span at
     # least (n - 1) / r seconds of the dispatcher's clock, however fast the machine is.
     toll_free = result.send_times["+18005550100"]
-    assert len(toll_free) == 3
-    assert toll_free[-1] - toll_free[0] >= 2 / 3 - 1e-6
+    assert len(toll_free) == 4
+    assert toll_free[-1] - toll_free[0] >= 3 / 3 - 1e-6
     short_code = result.send_times["12345"]
     assert short_code[-1] - short_code[0] >= 39 / 100 - 1e-6
     assert any(line.startswith("final statuses") for line in lines)
@@ -31,7 +32,11 @@ async def test_demo_delivers_every_message_and_paces_each_sender(tmp_path: Path)
     # The file holds the rows with their history, readable after the demo closed it.
     async with await SqliteStore.open(db) as store:
         page, _ = await store.list_messages(ACCOUNT, page_size=100)
-        assert len(page) == 43
+        assert len(page) == 44
+        (long,) = [m for m in page if m.num_segments == 2]
+        steps = [(h.status, h.detail or "") for h in await store.history(long.sid)]
+        assert steps[-1][0] == "delivered"
+        assert any("part 1 of 2" in d or "part 2 of 2" in d for _, d in steps)
         history = await store.history(page[0].sid)
         assert [h.status for h in history][:3] == ["queued", "sending", "sent"]
         assert history[-1].status in {"delivered", "undelivered"}
@@ -49,7 +54,7 @@ def test_cli_version_and_demo() -> None:
     assert version.stdout.startswith("smpp-engine ")
     demo = _cli("demo")
     assert demo.returncode == 0, demo.stderr
-    assert "OK: 43/43 final" in demo.stdout
+    assert "OK: 44/44 final" in demo.stdout
 
 
 def test_cli_sim_help_and_unknown_command() -> None:
