@@ -3,7 +3,9 @@
 An adapter around the sans-IO :class:`engine.session.Session`: an asyncio ``Protocol`` feeds
 every TCP read to ``Session.receive_data`` (the codec frames and decodes all whole PDUs of the
 read in one call) and writes what the session has to send once per loop iteration (one
-``transport.write`` for every PDU queued in that iteration).  One loop timer per connection
+``transport.write`` for every PDU queued in that iteration; with a window of 32 or more, a
+half window is written as soon as it is queued, so that the carrier works on it while the
+rest is built instead of the two ends taking turns).  One loop timer per connection
 follows ``Session.next_deadline()`` for response timeouts and enquire_link.
 
 Outcomes of :meth:`EsmeClient.submit` (the contract the caller relies on):
@@ -234,6 +236,9 @@ class EsmeClient:
         self._started = False
         self._closing = False
         self._close_started = False
+        # Write without waiting for the end of the loop iteration once this many PDUs
+        # are pending (only windows of 32 and more reach it).
+        self._early_flush = max(16, window // 2)
         self._closed_event: asyncio.Event | None = None  # type: ignore[assignment]
         self._queue: collections.deque[Entry] = collections.deque()
         self._inflight: dict[int, Entry] = {}
@@ -441,7 +446,12 @@ class EsmeClient:
                 self._order += 1
                 self._inflight[seq] = FutureEntry(self._order, pdu, now, fut)
                 self.sent_count += 1
-                if not proto.flush_scheduled:
+                if proto.session.pending_pdus >= self._early_flush:
+                    # Half a window written now rather than at the end of the iteration:
+                    # the carrier starts on it while we build the rest, so the two ends
+                    # overlap instead of taking turns (measured: bench_smpp.py, window 64).
+                    proto.flush()
+                elif not proto.flush_scheduled:
                     proto.flush_scheduled = True
                     loop.call_soon(proto.flush)
                 return await fut
@@ -494,6 +504,7 @@ class EsmeClient:
         inflight = self._inflight
         now = self._loop.time()
         interval = self._interval
+        early_flush = self._early_flush
         sent = 0
         while free > 0 and queue:
             if interval:
@@ -517,6 +528,8 @@ class EsmeClient:
             inflight[seq] = entry
             free -= 1
             sent += 1
+            if session.pending_pdus >= early_flush:
+                proto.flush()  # as in submit(): let the carrier start on half a window
         if sent:
             self.sent_count += sent
             proto.schedule_flush()

@@ -262,6 +262,11 @@ class Session:
         """Send unbind (state -> UNBINDING); returns its sequence_number."""
         return self.send_request(Unbind(), now)
 
+    @property
+    def pending_pdus(self) -> int:
+        """How many PDUs wait in the output buffer for the next :meth:`data_to_send`."""
+        return len(self._out)
+
     def data_to_send(self) -> bytes:
         """Every PDU queued since the last call, in one buffer (b"" if none).
 
