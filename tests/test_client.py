@@ -569,18 +569,24 @@ async def test_max_rate_holds_pdus_back() -> None:
         assert smsc.accepted == ["r0"]
 
 
+def count_writes(c: EsmeClient) -> list[int]:
+    """Wrap the bound link's transport.write; the list gets each write's length."""
+    proto = c._links[0].protocol
+    assert proto is not None and proto.transport is not None
+    writes: list[int] = []
+    real_write = proto.transport.write
+
+    def counting_write(data: Any) -> None:
+        writes.append(len(data))
+        real_write(data)
+
+    proto.transport.write = counting_write  # type: ignore[method-assign]
+    return writes
+
+
 async def test_writes_are_coalesced_one_per_loop_iteration() -> None:
     async with FakeSmsc() as smsc, client_for(smsc, window=100) as c:
-        proto = c._links[0].protocol
-        assert proto is not None and proto.transport is not None
-        writes: list[int] = []
-        real_write = proto.transport.write
-
-        def counting_write(data: Any) -> None:
-            writes.append(len(data))
-            real_write(data)
-
-        proto.transport.write = counting_write  # type: ignore[method-assign]
+        writes = count_writes(c)
         # 50 tasks whose first steps all run in the same loop iteration
         rs = await asyncio.wait_for(
             asyncio.gather(*(c.submit(sm(f"c{i}")) for i in range(50))), HANG_GUARD
@@ -596,16 +602,7 @@ async def test_a_full_window_goes_out_in_two_halves() -> None:
     # With a window of 32 or more, half a window is written at once so that the carrier
     # starts on it while the rest is built (the two ends overlap); still no write per PDU.
     async with FakeSmsc() as smsc, client_for(smsc, window=64) as c:
-        proto = c._links[0].protocol
-        assert proto is not None and proto.transport is not None
-        writes: list[int] = []
-        real_write = proto.transport.write
-
-        def counting_write(data: Any) -> None:
-            writes.append(len(data))
-            real_write(data)
-
-        proto.transport.write = counting_write  # type: ignore[method-assign]
+        writes = count_writes(c)
         pdus = [sm(f"h{i:02d}") for i in range(64)]
         rs = await asyncio.wait_for(asyncio.gather(*(c.submit(p) for p in pdus)), HANG_GUARD)
         assert [r.message_id for r in rs] == [f"id-h{i:02d}" for i in range(64)]
