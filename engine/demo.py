@@ -28,7 +28,7 @@ from engine.aio.client import EsmeClient
 from engine.pdu.constants import CommandStatus, RegisteredDelivery
 from engine.receipts import receipt_from_pdu
 from engine.sim import SimCarrier
-from engine.store import NewMessage, SqliteStore, Store
+from engine.store import FINAL_STATUSES, NewMessage, SqliteStore, Store
 from engine.text import build_submit_sms, plan_segments
 
 __all__ = ["DemoResult", "run_demo"]
@@ -51,7 +51,6 @@ _SENDERS = (
     ("12345", 100.0, [f"+1555010{i:04d}" for i in range(40)]),
     ("+18005550100", 3.0, ["+15550200001", "+15550200002", "+15550200091"]),
 )
-_FINAL = frozenset({"delivered", "undelivered", "failed"})
 # One long message: two segments, two submit_sm, two receipts joined into one status.
 _LONG = ("+18005550100", "+15550200003", "A long message, sent in two parts. " * 6)
 
@@ -100,7 +99,7 @@ async def _run(path: Path, say: Callable[[str], Any]) -> DemoResult:
             except Exception as exc:  # a bad receipt is recorded, never fatal
                 receipt_errors.append(f"{type(exc).__name__}: {exc}")
                 return int(CommandStatus.ESME_ROK)
-            if record is not None and record.status in _FINAL:
+            if record is not None and record.status in FINAL_STATUSES:
                 # A long message's first part receipt leaves it "sent": wait for the rest.
                 receipts_pending.discard(record.sid)
                 if not receipts_pending:
@@ -155,9 +154,10 @@ async def _run(path: Path, say: Callable[[str], Any]) -> DemoResult:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(all_receipts.wait(), timeout=10.0)
 
-        for record in records:
-            final = await store.get(record.sid, ACCOUNT)
-            result.statuses[final.status if final else "missing"] += 1
+        # One read of the account's messages (newest first), not one query per message.
+        stored, _ = await store.list_messages(ACCOUNT, page_size=len(records))
+        by_sid = {m.sid: m.status for m in stored}
+        result.statuses.update(by_sid.get(r.sid, "missing") for r in records)
     result.elapsed = loop.time() - started
     for sender, times in result.send_times.items():
         span = times[-1] - times[0] if len(times) > 1 else 0.0
@@ -196,7 +196,7 @@ def main(database: str | None = None) -> int:
     """Run the demo on a fresh event loop; 0 when every message reached a final status."""
     t0 = time.perf_counter()
     result = asyncio.run(run_demo(database=database))
-    final = sum(result.statuses[s] for s in _FINAL)
+    final = sum(result.statuses[s] for s in FINAL_STATUSES)
     ok = final == result.accepted
     took = time.perf_counter() - t0
     print(f"{'OK' if ok else 'INCOMPLETE'}: {final}/{result.accepted} final ({took:.2f} s)")
