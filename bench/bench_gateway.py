@@ -40,13 +40,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
+import aiohttp
+from aiohttp import web
 
 KANNEL_CREATE = 17_000.0
 KANNEL_ROUND_TRIP = 4_800.0
@@ -118,8 +117,9 @@ class Setup:
 
 
 def prepare(data_dir: Path) -> Setup:
-    from engine.aio.app import DIRECTORY_DB
     from engine.store.directory import Directory, NumberRecord
+
+    from engine.aio.app import DIRECTORY_DB
 
     data_dir.mkdir(parents=True, exist_ok=True)
     directory = Directory(data_dir / DIRECTORY_DB)
@@ -165,7 +165,8 @@ DAEMON = """
 import sys
 from engine.config import CarrierLinkConfig, GatewayConfig, ApiConfig
 from engine.daemon import run
-data_dir, listen, workers, carrier_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+data_dir, listen = sys.argv[1], sys.argv[2]
+workers, carrier_port = int(sys.argv[3]), int(sys.argv[4])
 cfg = GatewayConfig(
     data_dir=data_dir,
     api=ApiConfig(listen=listen, workers=workers),
@@ -444,7 +445,7 @@ def main() -> None:
     results = []
     for workers in ns.workers:
         for round_trip in (False, True):
-            if ns.only == "create" and round_trip or ns.only == "round-trip" and not round_trip:
+            if (ns.only == "create" and round_trip) or (ns.only == "round-trip" and not round_trip):
                 continue
             r = asyncio.run(run_case(workers, ns.messages, ns.concurrency, round_trip))
             results.append(r)
