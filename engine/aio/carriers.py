@@ -38,6 +38,7 @@ class CarrierLink:
     priority: int = 0
     paused_until: float = 0.0
     throttles: int = 0
+    reserved: int = 0
 
     def serves(self, destination: str) -> bool:
         """True when this link may carry a message to ``destination``."""
@@ -46,16 +47,12 @@ class CarrierLink:
         return any(destination.startswith(p) for p in self.prefixes)
 
     def capacity(self, now: float) -> int:
-        """Submits this link can write right now without waiting (0 when down or paused)."""
-        if now < self.paused_until:
+        """Segments the dispatcher may hand this link now: two windows' worth (one in
+        flight, one being prepared: marked ``sending`` in the store meanwhile) less what it
+        already holds; 0 while the link is unbound or paused by a throttle."""
+        if now < self.paused_until or not self.client.bound:
             return 0
-        client = self.client
-        cap = getattr(client, "capacity", None)
-        if isinstance(cap, int):
-            return cap
-        if not client.bound:
-            return 0
-        return max(0, client.window - client.in_flight - client.queued)
+        return max(0, 2 * self.client.window - self.reserved)
 
 
 class CarrierLinks:

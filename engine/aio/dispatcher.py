@@ -332,7 +332,9 @@ class Dispatcher:
             if link is None:
                 requeue.append(rec)
                 continue
-            self._spawn(self._send(rec, link))
+            segments = max(1, rec.num_segments)
+            link.reserved += segments
+            self._spawn(self._send_reserved(rec, link, segments))
         for rec in reversed(requeue):  # last first: each sender keeps its order
             self._requeue_local(rec)
 
@@ -366,6 +368,12 @@ class Dispatcher:
             del errors[:50]
 
     # one message --------------------------------------------------------------------------
+
+    async def _send_reserved(self, rec: MessageRecord, link: CarrierLink, segments: int) -> None:
+        try:
+            await self._send(rec, link)
+        finally:
+            link.reserved -= segments
 
     async def _send(self, rec: MessageRecord, link: CarrierLink) -> None:
         store = self.store
