@@ -13,13 +13,16 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
+import hypothesis.strategies as st
 import pytest
 from aiohttp import web
+from hypothesis import given
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from engine.aio.webhook import WebhookClient, WebhookResult
+from engine.aio.webhook import WebhookClient, WebhookResult, _form_encode
 from engine.twilio.alerts import Alert
 from engine.twilio.callbacks import status_callback_params
 from engine.twilio.twiml import MessageVerb, TwimlError, parse_webhook_answer
@@ -501,3 +504,27 @@ async def test_no_secrets_in_logs(serve, caplog: pytest.LogCaptureFixture) -> No
     assert "status callback to" in caplog.text  # something was logged ...
     for secret in (secret_token, "hunter2", *signatures):
         assert secret not in caplog.text  # ... but no secret
+
+
+async def test_fetch_failures_are_alerted_and_redirect_loops_stop(serve) -> None:
+    alerts: list[Alert] = []
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/again")
+
+    app = await serve(loop)
+    async with WebhookClient(on_alert=alerts.append, max_redirects=3) as client:
+        params = {"MessageSid": SM, "AccountSid": AC}
+        result = await client.fetch_twiml(app.base + "/sms", "POST", params, TOKEN)
+        assert result.error_code == 11215
+        assert app.seen[0].valid and 2 <= len(app.seen) <= 4
+        quiet = await client.fetch_twiml(app.base + "/x", "GET", params, TOKEN, alert=False)
+        assert quiet.error_code == 11215
+    (alert,) = alerts
+    assert (alert.error_code, alert.account_sid, alert.message_sid) == (11215, AC, SM)
+    assert alert.url == app.base + "/sms" and alert.request_method == "POST"
+
+
+@given(st.dictionaries(st.text(), st.text() | st.sampled_from(["+15550001111", "a+b", "x-y_z.~"])))
+def test_form_body_is_what_urlencode_writes(params: dict[str, str]) -> None:
+    assert _form_encode(params) == urlencode(params)

@@ -31,14 +31,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Final, Self
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import quote_plus, unquote, urlsplit
 
 import aiohttp
 import msgspec
@@ -124,6 +126,21 @@ class _Outcome(msgspec.Struct):
     url: str | None = None
 
 
+class _Target(msgspec.Struct, frozen=True):
+    """A webhook URL, checked and parsed once (see :func:`_target`)."""
+
+    url: str  # as signed and sent: no userinfo, no fragment, ASCII
+    request_url: URL  # the same, for aiohttp, not re-encoded
+    key: tuple[str, str, int]  # the destination: scheme, host, port
+    authorization: str | None  # HTTP Basic from the URL's userinfo
+    log_url: str  # scheme://host:port/path only, for logs
+
+    @property
+    def display_url(self) -> str:
+        """The URL for alerts: without userinfo, query included."""
+        return self.url
+
+
 class _Request(msgspec.Struct, frozen=True):
     """One prepared request: what is sent, identical on every attempt."""
 
@@ -131,9 +148,19 @@ class _Request(msgspec.Struct, frozen=True):
     url: URL  # encoded exactly as signed
     body: bytes | None
     headers: dict[str, str]  # Authorization from the URL's userinfo included
-    key: tuple[str, str, int]
-    display_url: str  # the URL without userinfo, for alerts (query included)
-    log_url: str  # scheme://host:port/path only, for logs
+    target: _Target
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return self.target.key
+
+    @property
+    def display_url(self) -> str:
+        return self.target.display_url
+
+    @property
+    def log_url(self) -> str:
+        return self.target.log_url
 
 
 class _BadUrl(Exception):
@@ -161,6 +188,58 @@ def _media_type(header: str | None) -> tuple[str | None, str | None]:
         if name.strip().lower() == "charset":
             charset = value.strip().strip('"') or None
     return media.strip().lower() or None, charset
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.~+-]*").fullmatch
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x21-\x7e]").search
+
+
+def _form_quote(text: str) -> str:
+    # SIDs, statuses, dates and E.164 numbers need no escape but the "+".
+    return text.replace("+", "%2B") if _PLAIN(text) else quote_plus(text)
+
+
+def _form_encode(params: Mapping[str, str]) -> str:
+    """``params`` as an x-www-form-urlencoded body, exactly as ``urllib.parse.urlencode``
+    writes it, faster on the usual values."""
+    return "&".join(f"{_form_quote(k)}={_form_quote(v)}" for k, v in params.items())
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(url: str) -> _Target | str:
+    """Check and parse a webhook URL once; an error text when it cannot be requested.
+
+    Callback URLs repeat (one per application), so this is cached.
+    """
+    if len(url) > 4000:
+        return "URL longer than 4000 characters"
+    target = signing_url(url)
+    if _NOT_PRINTABLE_ASCII(target):
+        # What is sent must be exactly what is signed: percent-encode first, then sign.
+        try:
+            target = str(URL(target))
+        except ValueError as exc:
+            return f"invalid URL: {exc}"
+    try:
+        parts = urlsplit(target)
+        port = parts.port
+        request_url = URL(target, encoded=True)
+    except ValueError as exc:
+        return f"invalid URL: {exc}"
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return "URL scheme is not http or https"
+    host = (parts.hostname or "").lower()
+    if not host:
+        return "URL has no host"
+    key = (scheme, host, port or (443 if scheme == "https" else 80))
+    authorization = None
+    userinfo = url_userinfo(url)
+    if userinfo is not None:
+        credentials = f"{unquote(userinfo[0])}:{unquote(userinfo[1])}".encode()
+        authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
+    log_url = f"{scheme}://{host}:{key[2]}{parts.path}"
+    return _Target(target, request_url, key, authorization, log_url)
 
 
 class WebhookClient:
@@ -339,7 +418,7 @@ class WebhookClient:
             self.failed += 1
             outcome = _Outcome(error_code=11210, error_text=str(exc))
             asyncio.get_running_loop().call_soon(
-                self._alert, params, signing_url(url), method.upper(), outcome
+                self._alert, params, signing_url(url)[:4000], method.upper()[:10], outcome
             )
             return True
         destination = self._destinations.get(request.key)
@@ -393,13 +472,21 @@ class WebhookClient:
     # -- TwiML fetch -------------------------------------------------------------------
 
     async def fetch_twiml(
-        self, url: str, method: str, params: Mapping[str, str], auth_token: str
+        self,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+        auth_token: str,
+        *,
+        alert: bool = True,
     ) -> WebhookResult:
         """Request ``url`` (an ``SmsUrl``) with ``method`` (POST: form body; GET: ``params``
         in the query, signed over the full URL) and return what it answered.
 
-        Never raises for a remote failure: see :class:`WebhookResult` for the codes.  The
-        caller then parses ``body`` (``engine.twilio.twiml.parse_webhook_answer``).
+        Never raises for a remote failure: see :class:`WebhookResult` for the codes.  When
+        ``alert`` is true a failure is also reported through ``on_alert`` (naming the
+        ``AccountSid`` and ``MessageSid`` of ``params``).  The caller then parses ``body``
+        (``engine.twilio.twiml.parse_webhook_answer``) and records what that raises itself.
         """
         if self._session is None:
             raise RuntimeError("WebhookClient not started")
@@ -411,6 +498,8 @@ class WebhookClient:
                 self.fetched += 1
             else:
                 self.fetch_failed += 1
+                if alert:
+                    self._alert(params, signing_url(url)[:4000], method.upper()[:10], outcome)
             return WebhookResult(
                 status=outcome.status,
                 content_type=outcome.content_type,
@@ -513,51 +602,28 @@ class WebhookClient:
         method = method.upper()
         if method not in ("GET", "POST"):
             raise _BadUrl(f"method {method[:10]!r} is not GET or POST")
-        if len(url) > 4000:
-            raise _BadUrl("URL longer than 4000 characters")
-        target = signing_url(url)
-        if not target.isascii() or any(c.isspace() or ord(c) < 0x20 for c in target):
-            # What is sent must be exactly what is signed: encode it first, then sign.
-            try:
-                target = str(URL(target))
-            except ValueError as exc:
-                raise _BadUrl(f"invalid URL: {exc}") from None
-        try:
-            parts = urlsplit(target)
-            port = parts.port
-        except ValueError as exc:
-            raise _BadUrl(f"invalid URL: {exc}") from None
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https"):
-            raise _BadUrl("URL scheme is not http or https")
-        host = (parts.hostname or "").lower()
-        if not host:
-            raise _BadUrl("URL has no host")
-        key = (scheme, host, port or (443 if scheme == "https" else 80))
-        log_url = f"{scheme}://{host}:{key[2]}{parts.path}"
-        display_url = target
+        target = _target(url)
+        if isinstance(target, str):
+            raise _BadUrl(target)
         headers = {
             "User-Agent": self._user_agent,
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
             "Accept": "*/*",
         }
-        body: bytes | None = None
+        if target.authorization is not None:
+            headers["Authorization"] = target.authorization
         if method == "GET":
-            target = url_with_query(target, params)
-            headers[SIGNATURE_HEADER] = compute_signature(target, None, auth_token)
-        else:
-            body = urlencode(list(params.items())).encode("ascii")
-            headers["Content-Type"] = _FORM
-            headers[SIGNATURE_HEADER] = compute_signature(target, params, auth_token)
-        userinfo = url_userinfo(url)
-        if userinfo is not None:
-            credentials = f"{unquote(userinfo[0])}:{unquote(userinfo[1])}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
-        try:
-            request_url = URL(target, encoded=True)
-        except ValueError as exc:
-            raise _BadUrl(f"invalid URL: {exc}") from None
-        return _Request(method, request_url, body, headers, key, display_url, log_url)
+            full = url_with_query(target.url, params)
+            headers[SIGNATURE_HEADER] = compute_signature(full, None, auth_token)
+            try:
+                request_url = URL(full, encoded=True)
+            except ValueError as exc:
+                raise _BadUrl(f"invalid URL: {exc}") from None
+            return _Request(method, request_url, None, headers, target)
+        headers["Content-Type"] = _FORM
+        headers[SIGNATURE_HEADER] = compute_signature(target.url, params, auth_token)
+        body = _form_encode(params).encode("ascii")
+        return _Request(method, target.request_url, body, headers, target)
 
     async def _attempt(
         self, request: _Request, timeout: float, read_limit: int, *, truncate: bool = False

@@ -23,7 +23,6 @@ This module is pure: no I/O, no clock.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import urlencode
@@ -114,18 +113,24 @@ def compute_signature(url: str, params: Params | None, auth_token: str) -> str:
     ``url`` must then already carry the parameters (see :func:`url_with_query`).  ``url`` is
     taken as configured; its userinfo and fragment are removed (see :func:`signing_url`).
     """
-    values: dict[str, set[str]] = {}
-    for name, value in _pairs(params):
-        values.setdefault(name, set()).add(value)
     parts = [signing_url(url)]
-    # Names and values in code-point order; identical duplicates collapse to one, as the
-    # validator takes sorted(set(values)) for each name.
-    for name in sorted(values):
-        for value in sorted(values[name]):
+    if type(params) is dict and all(type(v) is str for v in params.values()):
+        # The common case, a plain dict of strings: one value per name.
+        for name in sorted(params):
             parts.append(name)
-            parts.append(value)
-    digest = hmac.new(auth_token.encode("utf-8"), "".join(parts).encode("utf-8"), hashlib.sha1)
-    return base64.b64encode(digest.digest()).decode("ascii")
+            parts.append(params[name])
+    else:
+        values: dict[str, set[str]] = {}
+        for name, value in _pairs(params):
+            values.setdefault(name, set()).add(value)
+        # Names and values in code-point order; identical duplicates collapse to one, as
+        # the validator takes sorted(set(values)) for each name.
+        for name in sorted(values):
+            for value in sorted(values[name]):
+                parts.append(name)
+                parts.append(value)
+    digest = hmac.digest(auth_token.encode("utf-8"), "".join(parts).encode("utf-8"), "sha1")
+    return base64.b64encode(digest).decode("ascii")
 
 
 def validate_signature(url: str, params: Params | None, auth_token: str, signature: str) -> bool:
