@@ -252,8 +252,10 @@ class WebhookClient:
     ``max_attempts`` times with exponential back-off (``backoff_initial`` doubling up to
     ``backoff_max``, with jitter).  A TwiML fetch is retried ``fetch_retries`` times, at
     once, only when it could not connect (Twilio's default policy).  ``on_alert`` gets an
-    :class:`engine.twilio.alerts.Alert` for every status callback that finally failed; it is
-    called on the loop and must not block.  ``clock`` gives the alerts' ``date_created``.
+    :class:`engine.twilio.alerts.Alert` for every status callback that finally failed and
+    every failed fetch (unless ``alert=False``); it is called on the loop, must not block, and
+    an exception from it is logged and ignored.  ``clock`` gives the alerts' ``date_created``.
+    The pending bounds count both kinds of request; a fetch over them fails at once (11200).
     """
 
     def __init__(
