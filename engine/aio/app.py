@@ -141,8 +141,8 @@ class Gateway:
             connect_timeout=hooks.connect_timeout,
             total_timeout=hooks.total_timeout,
             max_pending=hooks.max_pending,
-            per_host_concurrency=hooks.per_host_concurrency,
-            retries=hooks.callback_retries,
+            per_destination_concurrency=hooks.per_host_concurrency,
+            max_attempts=hooks.callback_retries + 1,
             on_alert=self._on_alert,
         )
         await self.webhooks.start()
