@@ -729,6 +729,7 @@ async def test_bind_guessing_is_slowed_then_locked_out(
         credentials=CREDS,
         close_grace=0.1,
         bind_failure_delay=0.001,
+        bind_failure_max_delay=0.01,
         bind_lockout_after=3,
         bind_lockout=60.0,
         clock=clock,

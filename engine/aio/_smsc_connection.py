@@ -112,9 +112,9 @@ class SmscHost(Protocol):
     def connection_closed(self, conn: SmscConnection) -> None:
         """The connection is gone (bound or not); forget it."""
 
-    def bind_refusal(self, conn: SmscConnection, bind: Any) -> int | None:
-        """Before authenticating: the status to refuse this bind with at once (a locked-out
-        address and system_id), or None to go on."""
+    def bind_refusal(self, conn: SmscConnection, bind: Any) -> tuple[int, float] | None:
+        """Before authenticating: the status to refuse this bind with and the seconds to
+        wait before answering (a locked-out address and system_id), or None to go on."""
 
     def bind_outcome(self, conn: SmscConnection, bind: Any, status: int) -> tuple[int, float]:
         """After authenticating with ``status``: the status to answer (bind limit, one
@@ -482,7 +482,7 @@ class SmscConnection(asyncio.Protocol):
     def _on_bind(self, bind: Any) -> None:
         refusal = self._server.bind_refusal(self, bind)
         if refusal is not None:  # locked out: the password is not even looked at
-            self._answer_bind(bind, refusal)
+            self._answer_bind_after(bind, *refusal)
             return
         try:
             result = self._handler.authenticate(bind, self.peer)
@@ -512,7 +512,9 @@ class SmscConnection(asyncio.Protocol):
         if not isinstance(status, int) or isinstance(status, bool):
             log.error("authenticate returned %r, not a command_status", type(status).__name__)
             status = _RSYSERR
-        status, delay = self._server.bind_outcome(self, bind, status)
+        self._answer_bind_after(bind, *self._server.bind_outcome(self, bind, status))
+
+    def _answer_bind_after(self, bind: Any, status: int, delay: float) -> None:
         if delay > 0:
             # a failed bind is answered late (bind guessing gets slow); the session stays
             # BINDING meanwhile and refuses anything else the peer sends

@@ -164,8 +164,9 @@ class SmscServer:
     - ``bind_failure_delay``, ``bind_failure_max_delay``, ``bind_lockout_after``,
       ``bind_lockout``: failed binds from one address for one system_id are answered after
       a delay that doubles each time, and after ``bind_lockout_after`` of them every bind
-      of that pair is refused (ESME_RBINDFAIL, password unseen) for ``bind_lockout``
-      seconds; one log line per lock-out.  See :attr:`bind_guard` and :meth:`lockouts`.
+      of that pair is refused (ESME_RBINDFAIL after ``bind_failure_max_delay``, password
+      unseen) for ``bind_lockout`` seconds; one log line per lock-out.  See
+      :attr:`bind_guard` and :meth:`lockouts`.
     - ``max_deliver_queue``, ``deliver_queue_timeout``: per bind, requests to the ESME
       (:meth:`deliver`) waiting for a window slot, and how long each may wait; beyond
       either they raise :class:`DeliverQueueFullError` / :class:`DeliverExpiredError`
@@ -351,10 +352,12 @@ class SmscServer:
         self.bind_guard.succeeded(_address(conn.peer), conn.system_id)
         self._bound.setdefault(conn.system_id, []).append(conn)
 
-    def bind_refusal(self, conn: SmscConnection, bind: Any) -> int | None:
-        """ESME_RBINDFAIL while the address and system_id are locked out, else None."""
-        if self.bind_guard.locked(_address(conn.peer), bind.system_id, self._now()):
-            return _RBINDFAIL
+    def bind_refusal(self, conn: SmscConnection, bind: Any) -> tuple[int, float] | None:
+        """ESME_RBINDFAIL, answered after the longest failure delay, while the address and
+        system_id are locked out; else None."""
+        guard = self.bind_guard
+        if guard.locked(_address(conn.peer), bind.system_id, self._now()):
+            return _RBINDFAIL, guard.max_delay
         return None
 
     def bind_outcome(self, conn: SmscConnection, bind: Any, status: int) -> tuple[int, float]:
