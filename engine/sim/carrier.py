@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import heapq
 import itertools
 import logging
 import os
@@ -46,6 +47,7 @@ _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
 _RSYSERR = int(CommandStatus.ESME_RSYSERR)
 _RMSGQFUL = int(CommandStatus.ESME_RMSGQFUL)
 _RECORD_OVERHEAD = 200  # bytes a record costs besides its message bodies (a rough bound)
+_RECEIPT_ATTEMPTS = 5  # deliveries of one receipt before it is dropped (and handed on)
 _DROP_LOG_INTERVAL = 60.0  # seconds between two summary lines about dropped receipts
 _RECEIPT_ESM = int(EsmClass.TYPE_DELIVERY_RECEIPT)
 
@@ -233,6 +235,11 @@ class SimCarrier:
         self.on_receipt_dropped = on_receipt_dropped
         self.receipts_refused = 0  # submits answered ESME_RMSGQFUL: receipts could not leave
         self._pending_receipts: dict[str, int] = {}
+        self._receipt_heaps: dict[str, list[tuple[float, int, DeliverSm, int]]] = {}
+        self._receipt_workers: dict[str, asyncio.Task[None]] = {}
+        self._receipt_wake: dict[str, asyncio.Event] = {}
+        self._receipt_order = itertools.count()
+        self.receipt_concurrency = 10  # receipts in flight per system_id (its binds' windows)
         self._dropped_logged_at: float | None = None
         self._dropped_since_log = 0
         self.faults = faults if faults is not None else Faults()
@@ -413,34 +420,77 @@ class SimCarrier:
             receipted_message_id=message_id,
             message_state=int(outcome.state),
         )
+        loop = asyncio.get_running_loop()
+        self._push_receipt(system_id, loop.time() + (self.receipt_delay or 0.0), receipt, 0)
+
+    # Receipts wait in one heap per system_id (due time, order, PDU, attempts) served by one
+    # worker task, with at most ``receipt_concurrency`` deliveries in flight: a pending
+    # receipt costs its PDU and a heap entry, not a task of its own.
+
+    def _push_receipt(self, system_id: str, due: float, receipt: DeliverSm, attempts: int) -> None:
+        heap = self._receipt_heaps.setdefault(system_id, [])
+        heapq.heappush(heap, (due, next(self._receipt_order), receipt, attempts))
         pending = self._pending_receipts
         pending[system_id] = pending.get(system_id, 0) + 1
-        self._spawn(self._send_receipt(system_id, receipt))
+        worker = self._receipt_workers.get(system_id)
+        if worker is None or worker.done():
+            wake = self._receipt_wake[system_id] = asyncio.Event()
+            task = asyncio.get_running_loop().create_task(self._receipt_worker(system_id, wake))
+            self._receipt_workers[system_id] = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._receipt_wake[system_id].set()
 
-    async def _send_receipt(self, system_id: str, receipt: DeliverSm) -> None:
+    def _receipt_done(self, system_id: str) -> None:
+        pending = self._pending_receipts
+        left = pending.get(system_id, 1) - 1
+        if left > 0:
+            pending[system_id] = left
+        else:
+            pending.pop(system_id, None)
+
+    async def _receipt_worker(self, system_id: str, wake: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        heap = self._receipt_heaps[system_id]
+        slots = asyncio.Semaphore(self.receipt_concurrency)
+        while heap:
+            wait = heap[0][0] - loop.time()
+            if wait > 0:  # the earliest is not due: sleep until it is, or one comes sooner
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), wait)
+                continue
+            await slots.acquire()
+            if not heap or heap[0][0] > loop.time():
+                slots.release()
+                continue
+            _, _, receipt, attempts = heapq.heappop(heap)
+            # still pending (counted) until _send_receipt ends with it
+            self._spawn(self._send_receipt(system_id, receipt, attempts, slots))
+        del self._receipt_heaps[system_id]
+
+    async def _send_receipt(
+        self, system_id: str, receipt: DeliverSm, attempts: int, slots: asyncio.Semaphore
+    ) -> None:
         try:
-            if self.receipt_delay:
-                await asyncio.sleep(self.receipt_delay)
-            for attempt in range(5):
-                try:
-                    resp = await self.server.deliver(system_id, receipt)
-                except (TimeoutError, SmppError, ConnectionError) as exc:
-                    log.debug("receipt to %s not delivered (%s); retry %d", system_id, exc, attempt)
-                    await asyncio.sleep(self.receipt_retry_interval)
-                    continue
-                if resp.command_status:  # the ESME refused it (e.g. ESME_RX_T_APPN): retry
-                    await asyncio.sleep(self.receipt_retry_interval)
-                    continue
-                self.receipts_sent += 1
-                return
-            self._dropped(system_id, receipt)
-        finally:
-            pending = self._pending_receipts
-            left = pending.get(system_id, 1) - 1
-            if left > 0:
-                pending[system_id] = left
+            try:
+                resp = await self.server.deliver(system_id, receipt)
+            except (TimeoutError, SmppError, ConnectionError) as exc:
+                log.debug("receipt to %s not delivered (%s); attempt %d", system_id, exc, attempts)
+                ok = False
             else:
-                pending.pop(system_id, None)
+                ok = not resp.command_status  # refused (e.g. ESME_RX_T_APPN): try again
+        finally:
+            self._receipt_done(system_id)
+            slots.release()
+        if ok:
+            self.receipts_sent += 1
+        elif attempts + 1 < _RECEIPT_ATTEMPTS and not self._closing:
+            due = asyncio.get_running_loop().time() + self.receipt_retry_interval
+            self._push_receipt(system_id, due, receipt, attempts + 1)
+        else:
+            self._dropped(system_id, receipt)
 
     def _dropped(self, system_id: str, receipt: DeliverSm) -> None:
         # counted, handed to the hook, summarised in the log (never one line per PDU)
