@@ -92,7 +92,14 @@ async def test_every_bind_type(sim: SimCarrier, bind_type: Any) -> None:
             await wait_until(lambda: got == [b"mo"], "the MO on the receiving bind")
 
 
-async def test_wrong_password_and_unknown_system_id(sim: SimCarrier) -> None:
+async def test_wrong_password_and_unknown_system_id() -> None:
+    # The distinct answers are an option now (ESME_RBINDFAIL for both by default, so that
+    # a peer cannot enumerate system_ids); the client treats both as final.
+    async with SimCarrier(credentials=CREDS, distinct_bind_errors=True) as sim:
+        await _refused_both_ways(sim)
+
+
+async def _refused_both_ways(sim: SimCarrier) -> None:
     with pytest.raises(BindError) as info:
         await asyncio.wait_for(client_for(sim, password="nope").start(), HANG_GUARD)
     assert info.value.command_status == CommandStatus.ESME_RINVPASWD

@@ -35,8 +35,12 @@ class RawEsme:
     opened: list[RawEsme] = []
 
     @classmethod
-    async def connect(cls, port: int) -> RawEsme:
-        r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), GUARD)
+    async def connect(cls, port: int, local: str | None = None) -> RawEsme:
+        # ``local``: the source address (any of 127.0.0.0/8 is this machine), so that the
+        # server sees connections from different peers
+        local_addr = (local, 0) if local is not None else None
+        opening = asyncio.open_connection("127.0.0.1", port, local_addr=local_addr)
+        r, w = await asyncio.wait_for(opening, GUARD)
         esme = cls(r, w)
         cls.opened.append(esme)
         return esme
@@ -188,7 +192,7 @@ async def test_every_bind_type(
 async def test_wrong_password(server: SmscServer, handler: Recorder) -> None:
     esme = await RawEsme.connect(server.port)
     resp = await esme.bind(password="nope")
-    assert resp.command_status == ST.ESME_RINVPASWD
+    assert resp.command_status == ST.ESME_RBINDFAIL  # the same answer as an unknown id
     assert await esme.closed_by_server()
     assert handler.bound == [] and server.connections("acme") == []
 
@@ -196,8 +200,16 @@ async def test_wrong_password(server: SmscServer, handler: Recorder) -> None:
 async def test_unknown_system_id(server: SmscServer) -> None:
     esme = await RawEsme.connect(server.port)
     resp = await esme.bind(system_id="nobody")
-    assert resp.command_status == ST.ESME_RINVSYSID
+    assert resp.command_status == ST.ESME_RBINDFAIL
     assert await esme.closed_by_server()
+
+
+async def test_distinct_bind_errors_on_request(handler: Recorder) -> None:
+    async with SmscServer(handler, credentials=CREDS, distinct_bind_errors=True) as server:
+        a = await RawEsme.connect(server.port)
+        assert (await a.bind(password="nope")).command_status == ST.ESME_RINVPASWD
+        b = await RawEsme.connect(server.port)
+        assert (await b.bind(system_id="nobody")).command_status == ST.ESME_RINVSYSID
 
 
 async def test_password_not_logged(server: SmscServer, caplog: pytest.LogCaptureFixture) -> None:
@@ -637,3 +649,198 @@ def test_serves_under_uvloop() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         assert runner.run(scenario()) == (0, "m1", 0)
+
+
+# ---- hostile peers (issue 12) ---------------------------------------------------------------
+
+
+async def test_idle_connections_cannot_lock_out_a_bind(handler: Recorder) -> None:
+    # before: connections that never bind filled max_connections and a correct bind was then
+    # closed with no answer
+    async with SmscServer(
+        handler, credentials=CREDS, close_grace=0.1, max_connections=20
+    ) as server:
+        idle = [await RawEsme.connect(server.port) for _ in range(25)]
+        await asyncio.wait_for(_until(lambda: server.unbound == 10), GUARD)
+        # 10 (max_unbound_per_address) are held; the older ones were closed to make room
+        assert server.unbound_evicted == 15
+        assert all([await e.closed_by_server() for e in idle[:15]])
+        other = await RawEsme.connect(server.port, local="127.0.0.2")
+        assert (await other.bind()).command_status == 0
+        same = await RawEsme.connect(server.port)  # even from the flooding address
+        assert (await same.bind(engine.BindReceiver)).command_status == 0
+        assert len(server.connections("acme")) == 2
+        assert (await other.request(submit())).command_status == 0
+
+
+async def test_unbound_pool_limits_are_configurable(handler: Recorder) -> None:
+    async with SmscServer(
+        handler, credentials=CREDS, close_grace=0.1, max_unbound=4, max_unbound_per_address=3
+    ) as server:
+        a = [await RawEsme.connect(server.port) for _ in range(3)]
+        b = [await RawEsme.connect(server.port, local="127.0.0.2") for _ in range(2)]
+        await asyncio.wait_for(_until(lambda: server.unbound_evicted == 1), GUARD)
+        # the pool was full: the oldest of the busiest address (127.0.0.1) made room
+        assert await a[0].closed_by_server()
+        assert server.unbound == 4
+        assert (await b[0].bind()).command_status == 0
+        assert server.unbound == 3  # bound: out of the unbound pool
+        for e in (*a[1:], b[1]):
+            e.close()
+
+
+async def test_bound_sessions_keep_their_slots(handler: Recorder) -> None:
+    async with SmscServer(handler, credentials=CREDS, close_grace=0.1, max_connections=2) as server:
+        a = await RawEsme.connect(server.port)
+        b = await RawEsme.connect(server.port)
+        assert (await a.bind()).command_status == 0
+        assert (await b.bind()).command_status == 0
+        c = await RawEsme.connect(server.port)
+        assert await c.closed_by_server()  # every slot is a bound session: refused
+        assert server.connections_refused == 1
+        assert (await a.request(submit())).command_status == 0
+
+
+async def test_short_bind_timeout_by_default() -> None:
+    assert SmscServer().session_config.bind_timeout == 10.0
+    assert SmscServer(bind_timeout=2.0).session_config.bind_timeout == 2.0
+    shorter = SessionConfig(bind_timeout=0.5)
+    assert SmscServer(session_config=shorter).session_config.bind_timeout == 0.5
+
+
+class FakeClock:
+    """The bind guard's clock, moved by the test (no sleeping through a lock-out)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_bind_guessing_is_slowed_then_locked_out(
+    handler: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # before: every wrong password was answered at once, for ever; the right one then got in
+    caplog.set_level(logging.INFO, logger="engine")
+    clock = FakeClock()
+    async with SmscServer(
+        handler,
+        credentials=CREDS,
+        close_grace=0.1,
+        bind_failure_delay=0.001,
+        bind_failure_max_delay=0.01,
+        bind_lockout_after=3,
+        bind_lockout=60.0,
+        clock=clock,
+    ) as server:
+        for guess in ("guess1", "guess2", "guess3"):
+            esme = await RawEsme.connect(server.port)
+            assert (await esme.bind(password=guess)).command_status == ST.ESME_RBINDFAIL
+            assert await esme.closed_by_server()
+        assert server.bind_guard.failures == 3
+        (lockout,) = server.lockouts()
+        assert (lockout.address, lockout.system_id, lockout.failures) == ("127.0.0.1", "acme", 3)
+        # locked out: even the right password is refused without being checked
+        esme = await RawEsme.connect(server.port)
+        assert (await esme.bind()).command_status == ST.ESME_RBINDFAIL
+        assert server.bind_guard.refused_locked == 1 and handler.peers[-1] != esme.writer
+        # another address, or another system_id from this one, is not locked out
+        other = await RawEsme.connect(server.port, local="127.0.0.2")
+        assert (await other.bind()).command_status == 0
+        mine = await RawEsme.connect(server.port)
+        assert (await mine.bind(system_id="other", password="pw2")).command_status == 0
+        clock.now += 61.0  # the lock-out is over
+        assert server.lockouts() == []
+        again = await RawEsme.connect(server.port)
+        assert (await again.bind()).command_status == 0
+    lines = [r.getMessage() for r in caplog.records if "lock-out" in r.getMessage()]
+    assert len(lines) == 1 and "'acme'" in lines[0] and "127.0.0.1" in lines[0]
+    assert "guess" not in caplog.text and "secret" not in caplog.text
+
+
+def test_bind_guard_delay_grows_then_locks_out() -> None:
+    from engine.aio.server import BindGuard
+
+    g = BindGuard(delay=0.5, max_delay=3.0, lockout_after=5, lockout=100.0)
+    delays = [g.failed("10.0.0.1", "acme", now=float(t))[0] for t in range(4)]
+    assert delays == [0.5, 1.0, 2.0, 3.0]  # doubling, capped
+    assert not g.locked("10.0.0.1", "acme", 4.0)
+    _, lockout = g.failed("10.0.0.1", "acme", 4.0)
+    assert lockout is not None and lockout.until == 104.0
+    assert g.locked("10.0.0.1", "acme", 103.9) and not g.locked("10.0.0.1", "acme", 104.0)
+    assert not g.locked("10.0.0.2", "acme", 50.0)
+    # a success forgets; so does a quiet lock-out period
+    g.failed("10.0.0.3", "x", 0.0)
+    g.succeeded("10.0.0.3", "x")
+    assert g.failed("10.0.0.3", "x", 1.0)[0] == 0.5
+    assert g.failed("10.0.0.3", "x", 500.0)[0] == 0.5
+
+
+async def test_receiver_that_never_answers_gets_a_bounded_deliver_queue(
+    handler: Recorder,
+) -> None:
+    # before: every deliver waited for a window slot with no limit and no deadline
+    cfg = SessionConfig(window=1, response_timeout=GUARD * 3)
+    async with SmscServer(
+        handler, credentials=CREDS, close_grace=0.1, session_config=cfg, max_deliver_queue=3
+    ) as server:
+        esme = await RawEsme.connect(server.port)
+        await esme.bind(engine.BindReceiver)
+        first = asyncio.create_task(server.deliver("acme", engine.DeliverSm()))
+        assert (await esme.recv()).command_name == "deliver_sm"  # never answered
+        queued = [asyncio.create_task(server.deliver("acme", engine.DeliverSm())) for _ in range(3)]
+        await asyncio.wait_for(_until(lambda: server.deliver_backlog("acme") == 3), GUARD)
+        assert server.deliver_queue_full("acme")
+        with pytest.raises(engine.aio.server.DeliverQueueFullError) as info:
+            await server.deliver("acme", engine.DeliverSm())
+        assert info.value.command_status == ST.ESME_RMSGQFUL
+        assert server.deliver_refused == 1
+        esme.writer.transport.abort()  # what waited is never written: the caller is told
+        for task in (first, *queued):
+            with pytest.raises(engine.ConnectionLostError):
+                await asyncio.wait_for(task, GUARD)
+        assert server.deliver_backlog("acme") == 0
+
+
+async def test_queued_deliver_has_a_deadline(handler: Recorder) -> None:
+    cfg = SessionConfig(window=1, response_timeout=GUARD * 3)
+    async with SmscServer(
+        handler, credentials=CREDS, close_grace=0.1, session_config=cfg, deliver_queue_timeout=0.05
+    ) as server:
+        esme = await RawEsme.connect(server.port)
+        await esme.bind(engine.BindReceiver)
+        first = asyncio.create_task(server.deliver("acme", engine.DeliverSm()))
+        assert (await esme.recv()).command_name == "deliver_sm"
+        with pytest.raises(engine.aio.server.DeliverExpiredError):
+            await asyncio.wait_for(server.deliver("acme", engine.DeliverSm()), GUARD)
+        assert server.deliver_expired == 1 and server.deliver_backlog("acme") == 0
+        first.cancel()
+
+
+async def test_bound_peer_trickling_bytes_is_timed_out(
+    handler: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # before: each byte reset the inactivity timer, so a PDU that never completes held the
+    # session for ever
+    caplog.set_level(logging.INFO, logger="engine")
+    cfg = SessionConfig(inactivity_timeout=0.5, enquire_link_interval=None, pdu_read_timeout=0.3)
+    async with SmscServer(
+        handler, credentials=CREDS, close_grace=0.1, session_config=cfg
+    ) as server:
+        esme = await RawEsme.connect(server.port)
+        assert (await esme.bind()).command_status == 0
+        wire = engine.encode(submit(b"x" * 200, sequence_number=2))
+
+        async def trickle() -> None:
+            for i in range(len(wire)):  # one byte every 20 ms: idle never, complete never
+                esme.send_raw(wire[i : i + 1])
+                await asyncio.sleep(0.02)
+
+        dribbler = asyncio.create_task(trickle())
+        assert await esme.closed_by_server()
+        assert not dribbler.done()  # closed before the PDU could complete
+        dribbler.cancel()
+        await asyncio.wait_for(_until(lambda: handler.unbound != []), GUARD)
+    assert "PDU read timeout" in caplog.text and "'acme'" in caplog.text
+    assert handler.submits == []

@@ -143,3 +143,28 @@ def test_out_of_bounds_names_the_field(field: str, kw: dict[str, object]) -> Non
         check_new_message(_m(**kw))
     assert info.value.field == field
     assert str(info.value).startswith(field + ":")
+
+
+@pytest.mark.parametrize(
+    "field,kw,says",
+    [
+        ("body", {"body": "hello\x00world"}, "NUL"),
+        ("body", {"body": "ü\x00"}, "NUL"),  # the slow (non-ASCII) path too
+        ("to", {"to": "+1555\x000001"}, "NUL"),
+        ("to", {"to": ""}, "empty"),
+        ("to", {"to": "1" * 21}, "SMPP address"),
+        ("to", {"to": "é" * 11}, "SMPP address"),  # 22 octets in UTF-8
+    ],
+)
+def test_what_smpp_cannot_carry_is_refused_at_accept(
+    field: str, kw: dict[str, object], says: str
+) -> None:
+    # before: accepted here, failing only when the dispatcher encoded the submit_sm
+    with pytest.raises(StoreError) as info:
+        check_new_message(_m(**kw))
+    assert info.value.field == field
+    assert str(info.value).startswith(field + ":") and says in str(info.value)
+
+
+def test_longest_to_an_smpp_address_carries_is_accepted() -> None:
+    check_new_message(_m(to="1" * 20))  # 20 octets + the NUL = 21 (SMPP 3.4 §4.4.1)

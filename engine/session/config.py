@@ -27,6 +27,8 @@ class SessionConfig:
     - ``enquire_link_timeout``: no enquire_link_resp within this -> PeerDead.
     - ``inactivity_timeout``: SMSC side: nothing received for this long -> PeerDead.
     - ``bind_timeout``: SMSC side: the peer must be bound within this after connecting.
+    - ``pdu_read_timeout``: once the first byte of a PDU has arrived, the whole PDU must
+      arrive within this (a peer trickling bytes resets no other timer); ``None``: no limit.
     - ``max_pdu_length``: a command_length above it closes the connection.
     """
 
@@ -36,6 +38,7 @@ class SessionConfig:
     enquire_link_timeout: float = 10.0
     inactivity_timeout: float | None = None
     bind_timeout: float = 30.0
+    pdu_read_timeout: float | None = 30.0
     max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH
 
     def __post_init__(self) -> None:
@@ -46,6 +49,7 @@ class SessionConfig:
         _positive("enquire_link_timeout", self.enquire_link_timeout)
         _positive("inactivity_timeout", self.inactivity_timeout, optional=True)
         _positive("bind_timeout", self.bind_timeout)
+        _positive("pdu_read_timeout", self.pdu_read_timeout, optional=True)
         if (
             not isinstance(self.max_pdu_length, int)
             or isinstance(self.max_pdu_length, bool)

@@ -114,6 +114,9 @@ class Session:
         self._bind_deadline: float | None = (
             now + self.config.bind_timeout if role == "smsc" else None
         )
+        # when the first byte of the PDU still incomplete in the reader arrived (None: the
+        # reader holds no partial PDU); pdu_read_timeout runs from it
+        self._partial_since: float | None = None
         self.bind_pdu: Any = None
         self.late_responses = 0
         self.protocol_errors = 0
@@ -301,6 +304,13 @@ class Session:
             events.append(PeerDead("framing error"))
             self._set_state(_CLOSED)
             return events
+        if self._reader.buffered:
+            # a PDU begun: its deadline runs from its first byte, which arrived in this read
+            # unless the previous read ended inside the same PDU (nothing completed since)
+            if pdus or self._partial_since is None:
+                self._partial_since = now
+        else:
+            self._partial_since = None
         # fast path: requests the state lets through to the application, and responses
         # to what we sent; anything else (and every state change) goes to _handle.
         # Responses are matched even after the peer's unbind in the same read: an answer
@@ -443,6 +453,14 @@ class Session:
             return self._die("bind timeout", events)
         if cfg.inactivity_timeout is not None and now >= self._last_rx + cfg.inactivity_timeout:
             return self._die("inactivity timeout", events)
+        partial = self._partial_since
+        limit = cfg.pdu_read_timeout
+        if partial is not None and limit is not None and now >= partial + limit:
+            return self._die(
+                f"PDU read timeout: {self._reader.buffered} bytes of a PDU begun"
+                f" {now - partial:.1f} s ago, not completed within {limit:g} s",
+                events,
+            )
         if self._probe_seq:
             if now >= self._probe_deadline:
                 return self._die("enquire_link timeout", events)
@@ -471,6 +489,10 @@ class Session:
             best = self._bind_deadline
             if cfg.inactivity_timeout is not None:
                 t = self._last_rx + cfg.inactivity_timeout
+                if best is None or t < best:
+                    best = t
+            if self._partial_since is not None and cfg.pdu_read_timeout is not None:
+                t = self._partial_since + cfg.pdu_read_timeout
                 if best is None or t < best:
                     best = t
             if self._probe_seq:

@@ -23,6 +23,14 @@ def _credential(value: str) -> tuple[str, str]:
     return system_id, password
 
 
+def _allow(value: str) -> tuple[str, tuple[str, ...]]:
+    system_id, sep, prefixes = value.partition(":")
+    numbers = tuple(p for p in prefixes.split(",") if p)
+    if not sep or not system_id or not numbers:
+        raise argparse.ArgumentTypeError(f"expected SYSTEM_ID:PREFIX[,PREFIX...], got {value!r}")
+    return system_id, numbers
+
+
 def _status(value: str) -> int:
     try:
         return int(value, 0)
@@ -61,6 +69,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="seconds from submit to receipt (1.0); negative turns receipts off",
     )
     p.add_argument("--no-record", action="store_true", help="do not keep received PDUs")
+    p.add_argument(
+        "--allow",
+        type=_allow,
+        action="append",
+        metavar="SYSTEM_ID:PREFIX[,PREFIX...]",
+        help="number prefixes a system_id's address_range may capture (repeatable); with"
+        " any --allow, a system_id not named captures nothing",
+    )
+    p.add_argument(
+        "--max-pending-receipts",
+        type=int,
+        default=10_000,
+        help="receipts per system_id waiting to be delivered; beyond, submits asking for"
+        " one get ESME_RMSGQFUL (10000)",
+    )
+    p.add_argument(
+        "--distinct-bind-errors",
+        action="store_true",
+        help="answer ESME_RINVSYSID / ESME_RINVPASWD instead of ESME_RBINDFAIL for both",
+    )
     p.add_argument("--window", type=int, default=10, help="carrier's own window for deliver_sm")
     p.add_argument(
         "--enquire-link-interval",
@@ -90,6 +118,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error("--throttle-fraction: expected 0..1")
     if not 0.0 <= args.error_fraction <= 1.0:
         p.error("--error-fraction: expected 0..1")
+    if args.max_pending_receipts < 0:
+        p.error("--max-pending-receipts: expected >= 0")
     return args
 
 
@@ -109,6 +139,9 @@ async def _serve(args: argparse.Namespace) -> None:
         system_id=args.system_id,
         receipt_delay=None if args.receipt_delay < 0 else args.receipt_delay,
         record=not args.no_record,
+        allowed_ranges=dict(args.allow) if args.allow else None,
+        max_pending_receipts=args.max_pending_receipts,
+        distinct_bind_errors=args.distinct_bind_errors,
         session_config=SessionConfig(
             window=args.window, enquire_link_interval=args.enquire_link_interval
         ),

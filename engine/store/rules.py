@@ -23,6 +23,7 @@ __all__ = [
     "MAX_PARTS",
     "MAX_SEGMENTS",
     "MAX_STATUS_CALLBACK",
+    "MAX_TO",
     "MAX_VALIDITY",
     "check_carrier_id",
     "check_carrier_ids",
@@ -39,6 +40,9 @@ MAX_BODY: Final = 1600  # characters; Twilio 21617
 MAX_ACCOUNT_SID: Final = 64
 MAX_NUMBER: Final = 64  # E.164 is 16 with '+'; room for short codes, alphanumerics, prefixes
 MAX_STATUS_CALLBACK: Final = 4000  # Twilio 21609
+# destination_addr is a C-Octet String of at most 21 octets with its NUL (SMPP 3.4 §4.4.1):
+# a To that cannot be submitted is refused at accept, not at encode time
+MAX_TO: Final = 20  # octets
 MAX_SEGMENTS: Final = 255  # the concat UDH counts parts in one octet (GSM 03.40 9.2.3.24.1)
 MAX_MEDIA: Final = 10  # Twilio 21623
 MAX_VALIDITY: Final = 14 * 86400  # seconds; the API narrows it to Twilio's own range
@@ -93,6 +97,21 @@ def _check_int(field: str, value: object, low: int, high: int) -> None:
         )
 
 
+def _check_address(field: str, value: str, limit: int) -> None:
+    # an SMPP address field (C-Octet String, SMPP 3.4 §4.4.1): not empty, no NUL inside,
+    # at most ``limit`` octets before the terminating NUL
+    if not value:
+        raise StoreError(f"{field}: empty", field=field)
+    if "\x00" in value:
+        raise StoreError(f"{field}: contains a NUL character", field=field)
+    size = len(value.encode("utf-8"))
+    if size > limit:
+        raise StoreError(
+            f"{field}: longer than an SMPP address carries ({size} octets, at most {limit})",
+            field=field,
+        )
+
+
 def check_new_message(m: NewMessage) -> None:
     """Raise StoreError naming the first field of ``m`` that is out of bounds."""
     # The common case in one expression (this runs once per accepted message); anything
@@ -107,11 +126,13 @@ def check_new_message(m: NewMessage) -> None:
         and len(f) <= MAX_NUMBER
         and f.isascii()
         and type(t) is str
-        and len(t) <= MAX_NUMBER
+        and 0 < len(t) <= MAX_TO
         and t.isascii()
+        and "\x00" not in t
         and type(b) is str
         and len(b) <= MAX_BODY
         and b.isascii()
+        and "\x00" not in b
         and type(n) is int
         and 0 <= n <= MAX_SEGMENTS
         and m.num_media == 0
@@ -125,7 +146,11 @@ def check_new_message(m: NewMessage) -> None:
         raise StoreError("account_sid: empty", field="account_sid")
     check_text("from_", m.from_, MAX_NUMBER)
     check_text("to", m.to, MAX_NUMBER)
+    _check_address("to", m.to, MAX_TO)
     check_text("body", m.body, MAX_BODY)
+    if "\x00" in m.body:
+        # a C string ends at NUL: the SMSC would cut the text there, or the codec refuses it
+        raise StoreError("body: contains a NUL character", field="body")
     if m.direction not in DIRECTIONS:
         raise StoreError(f"direction: unknown {m.direction!r}", field="direction")
     _check_int("num_segments", m.num_segments, 0, MAX_SEGMENTS)

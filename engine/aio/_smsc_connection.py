@@ -1,5 +1,6 @@
 """The SMSC side of one TCP connection: :class:`SmscConnection`, an asyncio ``Protocol``
-around the sans-IO :class:`engine.session.Session` (role "smsc").
+around the sans-IO :class:`engine.session.Session` (role "smsc"), and :class:`SmscHost`,
+the narrow interface through which it reaches its server.
 
 Every read goes to ``Session.receive_data`` in one call; the events are handled at once
 (the submit path is one inlined loop: rate check, handler call, response); the responses
@@ -7,8 +8,9 @@ of one read are encoded together and written with one ``transport.write``.  Answ
 come later (async handlers, deliveries) are coalesced into one write per loop iteration.
 One loop timer per connection follows ``Session.next_deadline()``.
 
-:class:`engine.aio.server.SmscServer` creates these; the application meets them as the
-``conn`` argument of its :class:`engine.aio.server.SmscHandler` methods.
+:class:`engine.aio.server.SmscServer` implements :class:`SmscHost` and creates these; the
+application meets them as the ``conn`` argument of its :class:`engine.aio.server.SmscHandler`
+methods.
 """
 
 from __future__ import annotations
@@ -17,17 +19,20 @@ import asyncio
 import collections
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from engine._core import QuerySmResp
 from engine.errors import ConnectionLostError, EncodeError, ResponseTimeoutError, SessionError
 from engine.pdu.constants import CommandId, CommandStatus
-from engine.session import Session, SessionState, events
+from engine.session import Session, SessionConfig, SessionState, events
 
-if TYPE_CHECKING:
-    from engine.aio.server import SmscServer
-
-__all__ = ["SmscConnection"]
+__all__ = [
+    "DeliverExpiredError",
+    "DeliverNotSentError",
+    "DeliverQueueFullError",
+    "SmscConnection",
+    "SmscHost",
+]
 
 log = logging.getLogger("engine.aio.server")
 
@@ -36,6 +41,7 @@ _ROK = 0
 _RSYSERR = int(_ST.ESME_RSYSERR)
 _RTHROTTLED = int(_ST.ESME_RTHROTTLED)
 _RBINDFAIL = int(_ST.ESME_RBINDFAIL)
+_RMSGQFUL = int(_ST.ESME_RMSGQFUL)
 
 _SUBMIT_SM = int(CommandId.SUBMIT_SM)
 _SUBMIT_MULTI = int(CommandId.SUBMIT_MULTI)
@@ -70,6 +76,60 @@ def _response_for(pdu: Any, cid: int, result: Any) -> Any:
     raise TypeError(f"handler returned {type(result).__name__} for {pdu.command_name}")
 
 
+class DeliverNotSentError(SessionError):
+    """A request to the ESME (deliver_sm, data_sm) was never written: it waited for a window
+    slot and gave up.  Safe to send again, on this bind or a later one."""
+
+
+class DeliverQueueFullError(DeliverNotSentError):
+    """The bind's window is full and ``max_deliver_queue`` requests already wait for a slot
+    (an ESME that does not answer): refused at once rather than queued without limit."""
+
+
+class DeliverExpiredError(DeliverNotSentError):
+    """A queued request waited ``deliver_queue_timeout`` seconds for a window slot."""
+
+
+class SmscHost(Protocol):
+    """What an :class:`SmscConnection` needs from its server (``SmscServer`` implements it).
+
+    Settings are read once per connection; the methods keep the server's books (the
+    unbound pool, the binds per system_id, failed binds) in one place.
+    """
+
+    handler: Any  # an engine.aio.server.SmscHandler
+    system_id: str
+    session_config: SessionConfig
+    max_submit_rate: float | None
+    max_inbound_queue: int
+    close_grace: float
+    max_deliver_queue: int
+    deliver_queue_timeout: float | None
+
+    def connection_opened(self, conn: SmscConnection) -> bool:
+        """A TCP connection arrived: True admits it (unbound), False closes it."""
+
+    def connection_closed(self, conn: SmscConnection) -> None:
+        """The connection is gone (bound or not); forget it."""
+
+    def bind_refusal(self, conn: SmscConnection, bind: Any) -> tuple[int, float] | None:
+        """Before authenticating: the status to refuse this bind with and the seconds to
+        wait before answering (a locked-out address and system_id), or None to go on."""
+
+    def bind_outcome(self, conn: SmscConnection, bind: Any, status: int) -> tuple[int, float]:
+        """After authenticating with ``status``: the status to answer (bind limit, one
+        answer for every credential failure) and the seconds to wait before answering."""
+
+    def connection_bound(self, conn: SmscConnection) -> None:
+        """The bind was answered ESME_ROK: count the connection as bound."""
+
+    def keep_task(self, task: asyncio.Task[Any]) -> None:
+        """Hold a handler hook's task until it ends (the server's close waits for it)."""
+
+    def deliver_not_sent(self, conn: SmscConnection, reason: str) -> None:
+        """Count a request to the ESME that was never written (``full`` or ``expired``)."""
+
+
 class _TokenBucket:
     """Submit rate limit of one bind: ``rate`` per second, bursts of ``max(1, rate)``."""
 
@@ -101,7 +161,7 @@ class SmscConnection(asyncio.Protocol):
     (the session's :class:`SessionState`), ``session``.
     """
 
-    def __init__(self, server: SmscServer) -> None:
+    def __init__(self, server: SmscHost) -> None:
         self._server = server
         self._handler = server.handler
         self._loop = asyncio.get_running_loop()
@@ -114,6 +174,7 @@ class SmscConnection(asyncio.Protocol):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiters: dict[int, asyncio.Future[Any]] = {}
         self._window_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._queued = 0  # send_request calls waiting for a window slot
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = 0.0
         self._flush_scheduled = False
@@ -122,6 +183,7 @@ class SmscConnection(asyncio.Protocol):
         self._paused = False  # reading paused: too many handler calls in progress
         self._write_paused = False  # reading paused: the peer does not read
         self._registered_bound = False
+        self._admitted = False
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self._dispatch = {
             _SUBMIT_SM: self._handler.on_submit_sm,
@@ -149,18 +211,11 @@ class SmscConnection(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses; they have its methods
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
-        server = self._server
-        if (
-            server.max_connections is not None
-            and len(server._connections) >= server.max_connections
-        ):
-            log.warning(
-                "connection limit %d reached; closing %s", server.max_connections, self.peer
-            )
+        if not self._server.connection_opened(self):
             self._closing = True
             transport.close()
             return
-        server._connections.add(self)
+        self._admitted = True
         self._arm()
 
     def pause_writing(self) -> None:
@@ -201,10 +256,11 @@ class SmscConnection(asyncio.Protocol):
         self._window_waiters.clear()
         for task in list(self._tasks):
             task.cancel()
-        self._server._connections.discard(self)
+        if self._admitted:
+            self._admitted = False
+            self._server.connection_closed(self)
         if self._registered_bound:
             self._registered_bound = False
-            self._server._unregister_bound(self)
             self._call_hook(self._handler.on_unbound, "on_unbound")
         if not self.closed.done():
             self.closed.set_result(None)
@@ -231,6 +287,7 @@ class SmscConnection(asyncio.Protocol):
 
     def abort(self) -> None:
         """Drop the connection at once."""
+        self._closing = True
         if self.transport is not None:
             self.transport.abort()
 
@@ -276,7 +333,7 @@ class SmscConnection(asyncio.Protocol):
                     out.clear()
                 self._other_event(ev)
                 continue
-            pdu = ev.pdu  # type: ignore[attr-defined]
+            pdu = ev.pdu
             cid = pdu.command_id
             if cid in _RATED and self._bucket is not None and not self._bucket.take(self._now):
                 append(pdu.make_response(command_status=_RTHROTTLED))
@@ -348,7 +405,7 @@ class SmscConnection(asyncio.Protocol):
         elif isinstance(ev, (events.UnbindReceived, events.Unbound)):
             self._close_when_answered()
         elif isinstance(ev, events.PeerDead):
-            log.info("closing %s: %s", self.peer, ev.reason)
+            log.info("closing %s (system_id %r): %s", self.peer, self.system_id, ev.reason)
             self._closing = True
             self.close()
         elif isinstance(ev, events.ProtocolError):
@@ -403,9 +460,7 @@ class SmscConnection(asyncio.Protocol):
             log.exception("handler %s failed", name)
             return
         if hasattr(result, "__await__"):
-            task = self._loop.create_task(self._await_hook(result, name))
-            self._server._hook_tasks.add(task)
-            task.add_done_callback(self._server._hook_tasks.discard)
+            self._server.keep_task(self._loop.create_task(self._await_hook(result, name)))
 
     @staticmethod
     async def _await_hook(awaitable: Any, name: str) -> None:
@@ -425,6 +480,10 @@ class SmscConnection(asyncio.Protocol):
     # -- binds --------------------------------------------------------------------------
 
     def _on_bind(self, bind: Any) -> None:
+        refusal = self._server.bind_refusal(self, bind)
+        if refusal is not None:  # locked out: the password is not even looked at
+            self._answer_bind_after(bind, *refusal)
+            return
         try:
             result = self._handler.authenticate(bind, self.peer)
         except Exception:
@@ -453,10 +512,24 @@ class SmscConnection(asyncio.Protocol):
         if not isinstance(status, int) or isinstance(status, bool):
             log.error("authenticate returned %r, not a command_status", type(status).__name__)
             status = _RSYSERR
+        self._answer_bind_after(bind, *self._server.bind_outcome(self, bind, status))
+
+    def _answer_bind_after(self, bind: Any, status: int, delay: float) -> None:
+        if delay > 0:
+            # a failed bind is answered late (bind guessing gets slow); the session stays
+            # BINDING meanwhile and refuses anything else the peer sends
+            self._loop.call_later(delay, self._answer_bind_later, bind, status)
+            return
+        self._answer_bind(bind, status)
+
+    def _answer_bind_later(self, bind: Any, status: int) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._answer_bind(bind, status)
+        self._flush()
+
+    def _answer_bind(self, bind: Any, status: int) -> None:
         server = self._server
-        if status == _ROK and not server._may_bind(bind.system_id):
-            log.info("bind limit reached for system_id %r", bind.system_id)
-            status = _RBINDFAIL
         self.session.send_response(
             bind.make_response(system_id=server.system_id, command_status=status)
         )
@@ -472,7 +545,7 @@ class SmscConnection(asyncio.Protocol):
         if server.max_submit_rate is not None:
             self._bucket = _TokenBucket(server.max_submit_rate, self._loop.time())
         self._registered_bound = True
-        server._register_bound(self)
+        server.connection_bound(self)
         self._call_hook(self._handler.on_bound, "on_bound")
 
     # -- requests to the ESME -----------------------------------------------------------
@@ -498,12 +571,8 @@ class SmscConnection(asyncio.Protocol):
         ResponseTimeoutError, ConnectionLostError (outcome unknown for both).
         """
         session = self.session
-        while not session.window_free:
-            if self._closing:
-                raise ConnectionLostError("connection is closing")
-            waiter = self._loop.create_future()
-            self._window_waiters.append(waiter)
-            await waiter
+        if not session.window_free and not self._closing:
+            await self._wait_for_window(pdu)
         if self._closing or self.transport is None:
             raise ConnectionLostError("connection is closing")
         seq = session.send_request(pdu, self._loop.time())
@@ -515,6 +584,47 @@ class SmscConnection(asyncio.Protocol):
         self._schedule_flush()
         self._arm()
         return await fut
+
+    @property
+    def deliver_queue(self) -> int:
+        """Requests to the ESME waiting for a window slot (at most ``max_deliver_queue``)."""
+        return self._queued
+
+    async def _wait_for_window(self, pdu: Any) -> None:
+        # bounded: at most max_deliver_queue waiters, each for at most deliver_queue_timeout
+        # (an ESME that never answers must not make the SMSC hold requests without limit)
+        server = self._server
+        if self._queued >= server.max_deliver_queue:
+            server.deliver_not_sent(self, "full")
+            raise DeliverQueueFullError(
+                f"{pdu.command_name} not sent: the window is full and {self._queued} requests"
+                f" already wait for it on {self.system_id!r}",
+                command_status=_RMSGQFUL,
+            )
+        timeout = server.deliver_queue_timeout
+        deadline = None if timeout is None else self._loop.time() + timeout
+        self._queued += 1
+        try:
+            while not self.session.window_free:
+                if self._closing:
+                    raise ConnectionLostError("connection is closing")
+                waiter: asyncio.Future[None] = self._loop.create_future()
+                self._window_waiters.append(waiter)
+                try:
+                    if deadline is None:
+                        await waiter
+                    else:
+                        await asyncio.wait_for(waiter, deadline - self._loop.time())
+                except TimeoutError:
+                    with contextlib.suppress(ValueError):
+                        self._window_waiters.remove(waiter)
+                    server.deliver_not_sent(self, "expired")
+                    raise DeliverExpiredError(
+                        f"{pdu.command_name} not sent: no window slot on {self.system_id!r}"
+                        f" within {timeout:g} s"
+                    ) from None
+        finally:
+            self._queued -= 1
 
     async def unbind(self, timeout: float = 5.0) -> None:
         """Unbind, wait for unbind_resp (at most ``timeout`` seconds), close."""
