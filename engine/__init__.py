@@ -56,10 +56,7 @@ if TYPE_CHECKING:  # static typing sees every name; at run time __getattr__ load
         encode,
         encode_many,
     )
-    from engine.aio.client import (
-        EsmeClient,
-        LinkDownError,
-    )
+    from engine.aio.client import EsmeClient
     from engine.aio.server import (
         SmscConnection,
         SmscHandler,
@@ -188,10 +185,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "encode",
         "encode_many",
     ),
-    "engine.aio.client": (
-        "EsmeClient",
-        "LinkDownError",
-    ),
+    "engine.aio.client": ("EsmeClient",),
     "engine.aio.server": (
         "SmscConnection",
         "SmscHandler",
