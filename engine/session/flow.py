@@ -163,7 +163,8 @@ class FlowControl:
         if free <= 0:
             return 0
         if self.interval:
-            return 1 if self.tat <= now else 0
+            # the cap lets one request through at a time, and queued ones go first
+            return 1 if self.tat <= now and not self.queue else 0
         return free
 
     def next_send_at(self, now: float) -> float | None:
