@@ -152,7 +152,7 @@ def test_client_throttle_gives_up_after_max_throttle_retries() -> None:
 def test_caller_throttle_returns_the_answer_and_never_pauses() -> None:
     s = bound_session(window=2)
     flow = FlowControl(throttle="caller")
-    a, b = queue(flow, "a", "b")
+    a, _b = queue(flow, "a", "b")
     flow.pump(s, 0.0)
     s.data_to_send()
     assert flow.response(a.pdu.sequence_number, answer(s, a, THROTTLED), 1.0) is None
