@@ -244,7 +244,9 @@ async def test_invalid_on_deliver_answers_get_rsyserr_and_the_worker_goes_on(
 
 
 def test_exported_names() -> None:
-    assert engine.LinkDownError is LinkDownError
+    import engine.aio.client
+
+    assert engine.LinkDownError is LinkDownError is engine.aio.client.LinkDownError
     assert engine.ThrottledError is ThrottledError
     assert issubclass(engine.ClientQueueFullError, engine.LinkError)
     assert not issubclass(engine.ClientQueueFullError, engine.QueueFullError)

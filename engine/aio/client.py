@@ -96,7 +96,8 @@ class EsmeClient:
     ``window`` requests may be in flight at once; :meth:`submit` waits for a slot.
     ``on_deliver(pdu)`` (sync or async) gets every deliver_sm and data_sm from the carrier;
     its return value (a command_status, ``None`` meaning 0) goes back in the response; if it
-    raises, the client answers ESME_RX_T_APPN so that the carrier retries.  Without
+    raises, the client answers ESME_RX_T_APPN so that the carrier retries; if it returns
+    anything but ``None`` or an int 0..0xFFFFFFFF, ESME_RSYSERR (and logs it).  Without
     ``on_deliver`` every deliver_sm is acknowledged with status 0.  Reading from the carrier
     pauses while ``max_inbound_queue`` deliveries wait for ``on_deliver``, and while the
     carrier does not read what we write (the transport's buffer is full: submits wait).
@@ -193,9 +194,8 @@ class EsmeClient:
         ):
             if not fvalue > 0:
                 raise ValueError(f"{name}: expected > 0, got {fvalue}")
-        for name, fvalue in (("close_grace", close_grace),):
-            if not fvalue >= 0:
-                raise ValueError(f"{name}: expected >= 0, got {fvalue}")
+        if not close_grace >= 0:
+            raise ValueError(f"close_grace: expected >= 0, got {close_grace}")
         if enquire_link_interval is not None and not enquire_link_interval > 0:
             raise ValueError(
                 f"enquire_link_interval: expected > 0 or None, got {enquire_link_interval}"
