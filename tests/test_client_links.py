@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import engine
+import engine.aio.client
 from engine import (
     BindTransmitter,
     DeliverSm,
@@ -244,8 +245,6 @@ async def test_invalid_on_deliver_answers_get_rsyserr_and_the_worker_goes_on(
 
 
 def test_exported_names() -> None:
-    import engine.aio.client
-
     assert engine.LinkDownError is LinkDownError is engine.aio.client.LinkDownError
     assert engine.ThrottledError is ThrottledError
     assert issubclass(engine.ClientQueueFullError, engine.LinkError)
