@@ -2,114 +2,281 @@
 
 ``import engine`` gives the SMPP 3.4 codec (PDU classes, :func:`encode`, :func:`decode`,
 :class:`PduReader`), the text codecs and segmentation, the message store
-(:class:`Store`, :class:`SqliteStore`) and the error types.  Each part is
-usable alone.  Importing has no side effects.
+(:class:`Store`, :class:`SqliteStore`), the asyncio client and server and the error types.
+Each part is usable alone.  Importing has no side effects.
+
+The package face is lazy (PEP 562): a name is imported from its module the first time it
+is read, so that ``import engine.session`` (or any other core module) loads no asyncio,
+socket, ssl, sqlite3 or threading.  ``from engine import EsmeClient`` works as before.
 """
 
-from engine._core import (
-    DEFAULT_MAX_PDU_LENGTH,
-    PDU_CLASSES,
-    TLV_NAMES,
-    AlertNotification,
-    BindReceiver,
-    BindReceiverResp,
-    BindTransceiver,
-    BindTransceiverResp,
-    BindTransmitter,
-    BindTransmitterResp,
-    CancelSm,
-    CancelSmResp,
-    DataSm,
-    DataSmResp,
-    DeliverSm,
-    DeliverSmResp,
-    EnquireLink,
-    EnquireLinkResp,
-    GenericNack,
-    Outbind,
-    Pdu,
-    PduReader,
-    QuerySm,
-    QuerySmResp,
-    RateScheduler,
-    ReplaceSm,
-    ReplaceSmResp,
-    RequestPdu,
-    ResponsePdu,
-    SubmitMulti,
-    SubmitMultiResp,
-    SubmitSm,
-    SubmitSmResp,
-    Unbind,
-    UnbindResp,
-    decode,
-    encode,
-    encode_many,
-)
-from engine.aio.client import EsmeClient, LinkDownError
-from engine.aio.server import SmscConnection, SmscHandler, SmscServer
-from engine.errors import (
-    BindError,
-    ConnectionLostError,
-    DecodeError,
-    EncodeError,
-    EngineError,
-    MessageExpiredError,
-    QueueFullError,
-    ResponseTimeoutError,
-    SessionError,
-    SmppError,
-    StoreError,
-    WindowFullError,
-)
-from engine.pdu.constants import (
-    CommandId,
-    CommandStatus,
-    DataCoding,
-    EsmClass,
-    MessageState,
-    Npi,
-    RegisteredDelivery,
-    Tag,
-    Ton,
-)
-from engine.reassembly import InboundMessage, Reassembler
-from engine.receipts import (
-    Receipt,
-    build_receipt_text,
-    message_id_keys,
-    normalize_message_id,
-    parse_receipt_text,
-    receipt_from_pdu,
-)
-from engine.scheduler import Pacer, Tier, classify_sender
-from engine.session import Session, SessionConfig, SessionState
-from engine.store import (
-    HistoryEntry,
-    MessageRecord,
-    NewMessage,
-    SqliteStore,
-    Store,
-)
-from engine.text import (
-    TextPlan,
-    build_deliver_sms,
-    build_submit_sms,
-    count_segments,
-    decode_text,
-    encode_text,
-    gsm7_decode,
-    gsm7_encode,
-    is_gsm7,
-    parse_udh,
-    plan_segments,
-    udh_concat,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # static typing sees every name; at run time __getattr__ loads them
+    from engine._core import (
+        DEFAULT_MAX_PDU_LENGTH,
+        PDU_CLASSES,
+        TLV_NAMES,
+        AlertNotification,
+        BindReceiver,
+        BindReceiverResp,
+        BindTransceiver,
+        BindTransceiverResp,
+        BindTransmitter,
+        BindTransmitterResp,
+        CancelSm,
+        CancelSmResp,
+        DataSm,
+        DataSmResp,
+        DeliverSm,
+        DeliverSmResp,
+        EnquireLink,
+        EnquireLinkResp,
+        GenericNack,
+        Outbind,
+        Pdu,
+        PduReader,
+        QuerySm,
+        QuerySmResp,
+        RateScheduler,
+        ReplaceSm,
+        ReplaceSmResp,
+        RequestPdu,
+        ResponsePdu,
+        SubmitMulti,
+        SubmitMultiResp,
+        SubmitSm,
+        SubmitSmResp,
+        Unbind,
+        UnbindResp,
+        decode,
+        encode,
+        encode_many,
+    )
+    from engine.aio.client import EsmeClient
+    from engine.aio.server import (
+        SmscConnection,
+        SmscHandler,
+        SmscServer,
+    )
+    from engine.errors import (
+        BindError,
+        ClientQueueFullError,
+        ConnectionLostError,
+        DecodeError,
+        EncodeError,
+        EngineError,
+        LinkDownError,
+        LinkError,
+        MessageExpiredError,
+        QueueFullError,
+        ResponseTimeoutError,
+        SessionError,
+        SmppError,
+        StoreError,
+        ThrottledError,
+        WindowFullError,
+    )
+    from engine.lifecycle import (
+        EXPIRED_CODE,
+        Outcome,
+        link_error_outcome,
+        receipt_outcome,
+        submit_outcome,
+    )
+    from engine.pdu.constants import (
+        CommandId,
+        CommandStatus,
+        DataCoding,
+        EsmClass,
+        MessageState,
+        Npi,
+        RegisteredDelivery,
+        Tag,
+        Ton,
+    )
+    from engine.reassembly import (
+        InboundMessage,
+        Reassembler,
+    )
+    from engine.receipts import (
+        Receipt,
+        build_receipt_text,
+        message_id_keys,
+        normalize_message_id,
+        parse_receipt_text,
+        receipt_from_pdu,
+    )
+    from engine.scheduler import (
+        Pacer,
+        Tier,
+        classify_sender,
+    )
+    from engine.session import (
+        Session,
+        SessionConfig,
+        SessionState,
+    )
+    from engine.store import (
+        HistoryEntry,
+        MessageRecord,
+        NewMessage,
+        SqliteStore,
+        Store,
+    )
+    from engine.text import (
+        TextPlan,
+        build_deliver_sms,
+        build_submit_sms,
+        count_segments,
+        decode_text,
+        encode_text,
+        gsm7_decode,
+        gsm7_encode,
+        is_gsm7,
+        parse_udh,
+        plan_segments,
+        udh_concat,
+    )
 
 __version__ = "0.1.0"
 
+# module -> the public names it gives the package face
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "engine._core": (
+        "DEFAULT_MAX_PDU_LENGTH",
+        "PDU_CLASSES",
+        "TLV_NAMES",
+        "AlertNotification",
+        "BindReceiver",
+        "BindReceiverResp",
+        "BindTransceiver",
+        "BindTransceiverResp",
+        "BindTransmitter",
+        "BindTransmitterResp",
+        "CancelSm",
+        "CancelSmResp",
+        "DataSm",
+        "DataSmResp",
+        "DeliverSm",
+        "DeliverSmResp",
+        "EnquireLink",
+        "EnquireLinkResp",
+        "GenericNack",
+        "Outbind",
+        "Pdu",
+        "PduReader",
+        "QuerySm",
+        "QuerySmResp",
+        "RateScheduler",
+        "ReplaceSm",
+        "ReplaceSmResp",
+        "RequestPdu",
+        "ResponsePdu",
+        "SubmitMulti",
+        "SubmitMultiResp",
+        "SubmitSm",
+        "SubmitSmResp",
+        "Unbind",
+        "UnbindResp",
+        "decode",
+        "encode",
+        "encode_many",
+    ),
+    "engine.aio.client": ("EsmeClient",),
+    "engine.aio.server": (
+        "SmscConnection",
+        "SmscHandler",
+        "SmscServer",
+    ),
+    "engine.errors": (
+        "BindError",
+        "ClientQueueFullError",
+        "ConnectionLostError",
+        "DecodeError",
+        "EncodeError",
+        "EngineError",
+        "LinkDownError",
+        "LinkError",
+        "MessageExpiredError",
+        "QueueFullError",
+        "ResponseTimeoutError",
+        "SessionError",
+        "SmppError",
+        "StoreError",
+        "ThrottledError",
+        "WindowFullError",
+    ),
+    "engine.lifecycle": (
+        "EXPIRED_CODE",
+        "Outcome",
+        "link_error_outcome",
+        "receipt_outcome",
+        "submit_outcome",
+    ),
+    "engine.pdu.constants": (
+        "CommandId",
+        "CommandStatus",
+        "DataCoding",
+        "EsmClass",
+        "MessageState",
+        "Npi",
+        "RegisteredDelivery",
+        "Tag",
+        "Ton",
+    ),
+    "engine.reassembly": (
+        "InboundMessage",
+        "Reassembler",
+    ),
+    "engine.receipts": (
+        "Receipt",
+        "build_receipt_text",
+        "message_id_keys",
+        "normalize_message_id",
+        "parse_receipt_text",
+        "receipt_from_pdu",
+    ),
+    "engine.scheduler": (
+        "Pacer",
+        "Tier",
+        "classify_sender",
+    ),
+    "engine.session": (
+        "Session",
+        "SessionConfig",
+        "SessionState",
+    ),
+    "engine.store": (
+        "HistoryEntry",
+        "MessageRecord",
+        "NewMessage",
+        "SqliteStore",
+        "Store",
+    ),
+    "engine.text": (
+        "TextPlan",
+        "build_deliver_sms",
+        "build_submit_sms",
+        "count_segments",
+        "decode_text",
+        "encode_text",
+        "gsm7_decode",
+        "gsm7_encode",
+        "is_gsm7",
+        "parse_udh",
+        "plan_segments",
+        "udh_concat",
+    ),
+}
+_LAZY: dict[str, str] = {name: mod for mod, names in _SOURCES.items() for name in names}
+
 __all__ = [
     "DEFAULT_MAX_PDU_LENGTH",
+    "EXPIRED_CODE",
     "PDU_CLASSES",
     "TLV_NAMES",
     "AlertNotification",
@@ -122,6 +289,7 @@ __all__ = [
     "BindTransmitterResp",
     "CancelSm",
     "CancelSmResp",
+    "ClientQueueFullError",
     "CommandId",
     "CommandStatus",
     "ConnectionLostError",
@@ -141,12 +309,14 @@ __all__ = [
     "HistoryEntry",
     "InboundMessage",
     "LinkDownError",
+    "LinkError",
     "MessageExpiredError",
     "MessageRecord",
     "MessageState",
     "NewMessage",
     "Npi",
     "Outbind",
+    "Outcome",
     "Pacer",
     "Pdu",
     "PduReader",
@@ -179,6 +349,7 @@ __all__ = [
     "SubmitSmResp",
     "Tag",
     "TextPlan",
+    "ThrottledError",
     "Tier",
     "Ton",
     "Unbind",
@@ -197,11 +368,28 @@ __all__ = [
     "gsm7_decode",
     "gsm7_encode",
     "is_gsm7",
+    "link_error_outcome",
     "message_id_keys",
     "normalize_message_id",
     "parse_receipt_text",
     "parse_udh",
     "plan_segments",
     "receipt_from_pdu",
+    "receipt_outcome",
+    "submit_outcome",
     "udh_concat",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562) and keep it."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next read is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

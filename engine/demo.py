@@ -25,6 +25,7 @@ from typing import Any
 
 from engine._core import RateScheduler
 from engine.aio.client import EsmeClient
+from engine.lifecycle import Outcome, link_error_outcome, receipt_outcome, submit_outcome
 from engine.pdu.constants import CommandStatus, RegisteredDelivery
 from engine.receipts import receipt_from_pdu
 from engine.sim import SimCarrier
@@ -37,13 +38,9 @@ ACCOUNT = "AC" + "0" * 32
 SYSTEM_ID = "demo"
 PASSWORD = "demopass"  # the simulated carrier's own test credential, loopback only
 
-# Receipt stat -> Twilio status (SMPP 3.4 Appendix B states; the sim sends these four).
-_STATUS_BY_STAT = {
-    "DELIVRD": "delivered",
-    "UNDELIV": "undelivered",
-    "REJECTD": "failed",
-    "EXPIRED": "undelivered",
-}
+# A message the carrier did not take (a link error that is safe to retry, a throttle
+# answer) goes back to the scheduler; after this many attempts it fails.
+_MAX_ATTEMPTS = 5
 
 # (sender, per-second rate, destinations): a short code paced at 100/s and a toll-free
 # number at 3/s.  Destinations ending in 91 get an UNDELIV receipt from the sim (its rule).
@@ -94,8 +91,10 @@ async def _run(path: Path, say: Callable[[str], Any]) -> DemoResult:
             # A receipt: match it to its stored message by the carrier's message id.
             try:
                 receipt = receipt_from_pdu(pdu)
-                status = _STATUS_BY_STAT.get(receipt.stat or "", "undelivered")
-                record = await store.apply_receipt(receipt.message_id, status)
+                outcome = receipt_outcome(receipt.stat, receipt.err)
+                record = await store.apply_receipt(
+                    receipt.message_id, outcome.status, outcome.error_code
+                )
             except Exception as exc:  # a bad receipt is recorded, never fatal
                 receipt_errors.append(f"{type(exc).__name__}: {exc}")
                 return int(CommandStatus.ESME_ROK)
@@ -141,6 +140,7 @@ async def _run(path: Path, say: Callable[[str], Any]) -> DemoResult:
                 scheduler.push(record.from_, record, record.num_segments)
                 receipts_pending.add(record.sid)
 
+            attempts: Counter[str] = Counter()
             while len(scheduler):
                 now = loop.time()
                 ready = scheduler.pop_ready(now)
@@ -148,7 +148,14 @@ async def _run(path: Path, say: Callable[[str], Any]) -> DemoResult:
                     wake = scheduler.next_ready_at()
                     await asyncio.sleep(max(0.0, (wake or now) - now))
                     continue
-                await asyncio.gather(*(_send(store, client, r, result, now) for r in ready))
+                for record in ready:
+                    attempts[record.sid] += 1
+                again = await asyncio.gather(
+                    *(_send(store, client, r, result, now, attempts[r.sid]) for r in ready)
+                )
+                for record, requeued in zip(ready, again, strict=True):
+                    if requeued:  # not taken by the carrier: paced again like a new one
+                        scheduler.push(record.from_, record, record.num_segments)
 
             say(f"submitted {result.submitted}; waiting for delivery receipts")
             with contextlib.suppress(TimeoutError):
@@ -170,9 +177,10 @@ async def _run(path: Path, say: Callable[[str], Any]) -> DemoResult:
 
 
 async def _send(
-    store: Store, client: EsmeClient, record: Any, result: DemoResult, now: float
-) -> None:
-    """Submit one stored message: mark it sending first (at-least-once), then record the id."""
+    store: Store, client: EsmeClient, record: Any, result: DemoResult, now: float, attempt: int
+) -> bool:
+    """Submit one stored message: mark it sending first (at-least-once), then record what
+    the carrier said.  True when it goes back to the queue for another attempt."""
     await store.mark_sending(record.sid, SYSTEM_ID)
     parts = build_submit_sms(
         record.from_,
@@ -183,13 +191,32 @@ async def _send(
     # The parts go in order through one submit_many: each gets its own carrier id and,
     # later, its own receipt; the store joins them (delivered only when every part is).
     responses = await client.submit_many(parts)
-    result.submitted += 1
-    result.send_times.setdefault(record.from_, []).append(now)
-    failed = [r for r in responses if isinstance(r, BaseException) or r.command_status != 0]
-    if failed:
-        await store.mark_failed(record.sid, 30008, f"carrier refused a part: {failed[0]!r}")
+    outcomes = [_part_outcome(r) for r in responses]
+    failed = next((o for o in outcomes if o is not None and o.status == "failed"), None)
+    if failed is not None:
+        await store.mark_failed(record.sid, failed.error_code or 30008, failed.error_message or "")
+    elif any(o is None or o.status == "queued" for o in outcomes):
+        # Never accepted (LinkDownError, ThrottledError: retry-safe) or outcome unknown
+        # (at-least-once: sent again; a late receipt of the first attempt still matches).
+        if attempt >= _MAX_ATTEMPTS:
+            await store.mark_failed(
+                record.sid, 30008, f"not accepted by the carrier in {attempt} attempts"
+            )
+        else:
+            await store.requeue(record.sid, detail=f"attempt {attempt} not accepted")
+            return True
     else:
         await store.mark_sent(record.sid, [r.message_id for r in responses])
+    result.submitted += 1
+    result.send_times.setdefault(record.from_, []).append(now)
+    return False
+
+
+def _part_outcome(response: Any) -> Outcome | None:
+    """One part's outcome: None (send again) or a lifecycle Outcome."""
+    if isinstance(response, BaseException):
+        return link_error_outcome(response)
+    return submit_outcome(response.command_status)
 
 
 def main(database: str | None = None) -> int:

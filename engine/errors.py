@@ -7,20 +7,24 @@ no I/O and imports nothing from the rest of the engine.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "BindError",
+    "ClientQueueFullError",
     "ConnectionLostError",
     "DecodeError",
     "EncodeError",
     "EngineError",
+    "LinkDownError",
+    "LinkError",
     "MessageExpiredError",
     "QueueFullError",
     "ResponseTimeoutError",
     "SessionError",
     "SmppError",
     "StoreError",
+    "ThrottledError",
     "WindowFullError",
 ]
 
@@ -103,16 +107,86 @@ class BindError(SmppError):
     """A bind was refused by the peer; ``command_status`` is the peer's answer."""
 
 
-class ResponseTimeoutError(SmppError):
+class LinkError(EngineError):
+    """A request that did not get a response from the carrier: the link's outcome.
+
+    Apart from protocol errors (:class:`SmppError`: a PDU or a state was wrong), these say
+    what happened to the *request*.  ``retry_safe`` is the one thing a dispatcher needs:
+
+    - ``True``: the carrier never accepted the request (it was never written, or the
+      carrier refused it with a throttling answer), so sending it again cannot make a
+      duplicate: requeue it;
+    - ``False``: the outcome is unknown (the request was written and no answer came); a
+      resend may deliver the message twice.  At-least-once delivery requeues it flagged as
+      a possible duplicate; at-most-once fails it.
+    """
+
+    retry_safe: ClassVar[bool] = False
+
+
+class LinkDownError(LinkError):
+    """The link was not bound within ``connect_timeout``, or the client closed: the request
+    was never written, so the carrier did not get it and it is safe to submit again."""
+
+    retry_safe = True
+
+
+class ClientQueueFullError(LinkError):
+    """The client's own queue (``EsmeClient(max_queue=)``) is full: the request was refused
+    at once and never written; safe to submit again later.
+
+    Not Twilio's 21611 (that is :class:`QueueFullError`, a sender's queue in the scheduler).
+    """
+
+    retry_safe = True
+
+
+class ThrottledError(LinkError):
+    """The carrier kept throttling the request (ESME_RTHROTTLED or ESME_RMSGQFUL, SMPP 3.4
+    §5.1.3) past the client's retry limit.
+
+    The carrier refused every attempt, so nothing was accepted: safe to submit again later.
+    ``command_status`` is the carrier's last answer, ``attempts`` how many times the request
+    was written, and ``response`` the carrier's last response PDU.
+    """
+
+    retry_safe = True
+
+    def __init__(
+        self, message: str, *, command_status: int, attempts: int, response: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.command_status = command_status
+        self.attempts = attempts
+        self.response = response
+
+
+# ConnectionLostError and ResponseTimeoutError are also SmppError only so that existing
+# ``except SmppError`` handlers (engine/sim/carrier.py) keep catching them; they take no
+# command_status: an unknown outcome has none.  ``command_status`` reads ESME_RSYSERR and
+# ``recoverable`` False for those handlers; read ``retry_safe`` instead.
+
+
+class ResponseTimeoutError(LinkError, SmppError):
     """No response arrived within the response timeout.  The outcome is unknown."""
 
+    retry_safe = False
 
-class ConnectionLostError(SmppError):
+    def __init__(self, message: str) -> None:
+        SmppError.__init__(self, message, command_status=_ESME_RSYSERR, recoverable=False)
+
+
+class ConnectionLostError(LinkError, SmppError):
     """The connection dropped while the request was in flight: outcome unknown.
 
     The request may or may not have reached the peer.  It is never resent silently; the
     caller decides (the message store flags it so that a later receipt still matches).
     """
+
+    retry_safe = False
+
+    def __init__(self, message: str) -> None:
+        SmppError.__init__(self, message, command_status=_ESME_RSYSERR, recoverable=False)
 
 
 class QueueFullError(EngineError):

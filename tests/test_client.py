@@ -301,17 +301,21 @@ async def test_throttle_resends_in_original_order() -> None:
         assert smsc.accepted == dests
 
 
-async def test_max_throttle_retries_gives_the_carriers_answer_back() -> None:
+async def test_max_throttle_retries_ends_with_throttled_error() -> None:
     async with FakeSmsc() as smsc:
         smsc.throttle_always = {"stuck"}
         c = client_for(smsc, window=2, throttle_pause=0.01, max_throttle_retries=2)
         await c.start()
         stuck, fine = await asyncio.wait_for(
-            asyncio.gather(c.submit(sm("stuck")), c.submit(sm("fine"))), HANG_GUARD
+            asyncio.gather(c.submit(sm("stuck")), c.submit(sm("fine")), return_exceptions=True),
+            HANG_GUARD,
         )
-        assert stuck.command_status == CommandStatus.ESME_RTHROTTLED
-        assert smsc.throttled_answers == 3  # the first try and two retries, then given back
-        assert fine.message_id == "id-fine"
+        assert isinstance(stuck, engine.ThrottledError), stuck
+        assert stuck.retry_safe and "kept throttling" in str(stuck)
+        assert stuck.attempts == 3 and stuck.command_status == CommandStatus.ESME_RTHROTTLED
+        assert stuck.response.command_status == CommandStatus.ESME_RTHROTTLED
+        assert smsc.throttled_answers == 3  # the first try and two retries, then given up
+        assert fine.message_id == "id-fine"  # type: ignore[union-attr]
         assert smsc.accepted == ["fine"]
         await c.close()
 
@@ -462,9 +466,9 @@ async def test_requests_beyond_max_queue_are_refused_and_never_sent() -> None:
         await wait_until(lambda: c.in_flight == 1, "first in flight")
         waiting = [asyncio.ensure_future(c.submit(sm(f"q{i}"))) for i in range(2)]
         await wait_until(lambda: c.queued == 2, "two queued")
-        with pytest.raises(engine.QueueFullError, match="max_queue"):
+        with pytest.raises(engine.ClientQueueFullError, match="max_queue"):
             await c.submit(sm("over"))
-        with pytest.raises(engine.QueueFullError, match="max_queue"):
+        with pytest.raises(engine.ClientQueueFullError, match="max_queue"):
             await c.submit_many([sm("a"), sm("b")])
         gate.set()
         await asyncio.wait_for(asyncio.gather(first, *waiting), HANG_GUARD)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,39 @@ def test_cli_sim_help_and_unknown_command() -> None:
     bad = _cli("nonsense")
     assert bad.returncode == 2
     assert "invalid choice" in bad.stderr
+
+
+async def test_a_message_the_carrier_never_got_is_requeued_not_failed(tmp_path: Path) -> None:
+    # LinkDownError is retry-safe (never written): the demo's dispatcher step puts the
+    # message back in the queue instead of failing it with 30008.
+    from engine import EsmeClient, NewMessage
+    from engine.demo import PASSWORD, SYSTEM_ID, DemoResult, _send
+    from engine.sim import SimCarrier
+
+    async with await SqliteStore.open(tmp_path / "q.sqlite3") as store:
+        (record,) = await store.accept_many(
+            [NewMessage(account_sid=ACCOUNT, from_="12345", to="+15550100001", body="hi")]
+        )
+        sim = SimCarrier(credentials={SYSTEM_ID: PASSWORD})
+        await sim.start()
+        client = EsmeClient(
+            "127.0.0.1",
+            sim.port,
+            system_id=SYSTEM_ID,
+            password=PASSWORD,
+            connect_timeout=0.3,
+            backoff_initial=30.0,
+            backoff_max=30.0,
+        )
+        async with client:
+            await sim.close()  # the carrier goes away: nothing can be written
+            result = DemoResult()
+            requeued = await asyncio.wait_for(_send(store, client, record, result, 0.0, 1), 20)
+        assert requeued is True
+        stored = await store.get(record.sid)
+        assert stored is not None and stored.status == "queued" and stored.error_code is None
+        assert [h.status for h in await store.history(record.sid)] == [
+            "queued",
+            "sending",
+            "queued",
+        ]

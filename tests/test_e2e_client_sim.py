@@ -172,7 +172,9 @@ async def test_throttle_pauses_link_and_keeps_order(sim: SimCarrier) -> None:
 async def test_throttle_by_rate_delivers_everything_in_order(sim: SimCarrier) -> None:
     sim.faults.throttle_rate = 5  # per second: most of the burst is throttled at first
     dests = [f"150055503{i:02d}" for i in range(12)]
-    async with client_for(sim, window=1, throttle_pause=0.05) as c:
+    # A rate-throttling carrier refuses a PDU until its second is over: enough resends at
+    # 50 ms to outlast that (the default limit, 5, is meant for pauses of 1 s).
+    async with client_for(sim, window=1, throttle_pause=0.05, max_throttle_retries=100) as c:
         rs = await asyncio.wait_for(c.submit_many([sm(d) for d in dests]), HANG_GUARD)
         assert all(r.command_status == 0 for r in rs)  # type: ignore[union-attr]
         assert c.throttled_count > 0

@@ -2,17 +2,25 @@
 
 Core (DESIGN.md "Rings"): engine/_core.pyx with its .pxi/.pxd files, engine/pdu/,
 engine/session/, engine/scheduler/, engine/text.py, engine/receipts.py,
-engine/reassembly.py, engine/errors.py and engine/model.py.  They must not import
-asyncio, socket, time, aiohttp, threading or selectors (time is an argument), and may
-import from the engine only other core modules (imports point inward).  Python files are
-parsed with ``ast``; Cython files are checked line by line on their import/cimport lines.
-Parts that do not exist yet are skipped; _core.pyx and engine/pdu/ must be there.
+engine/reassembly.py, engine/errors.py, engine/lifecycle.py, engine/numbers.py,
+engine/config.py, engine/model.py and engine/twilio/.  They must not import asyncio, socket,
+time, aiohttp, threading or selectors (time is an argument), and may import from the engine
+only other core modules (imports point inward).  Python files are parsed with ``ast``;
+Cython files are checked line by line on their import/cimport lines.  Parts that do not
+exist yet are skipped; _core.pyx and engine/pdu/ must be there.
+
+The rings also hold at run time: importing a core module in a fresh interpreter loads none
+of asyncio, socket, ssl, sqlite3, threading, selectors or aiohttp (the package face,
+engine/__init__.py, is lazy), checked in a subprocess per module.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +28,29 @@ import pytest
 ENGINE = Path(__file__).resolve().parent.parent / "engine"
 FORBIDDEN = {"asyncio", "socket", "time", "aiohttp", "threading", "selectors"}
 FORBIDDEN_C = {"libc.time", "posix.time"}  # Cython's clock: time is an argument here too
-CORE_DIRS = ("pdu", "session", "scheduler")
-CORE_FILES = ("text.py", "receipts.py", "reassembly.py", "errors.py", "model.py")
-CORE_MODULES = {"_core", "errors", "model", "text", "receipts", "reassembly", *CORE_DIRS}
+CORE_DIRS = ("pdu", "session", "scheduler", "twilio")
+CORE_FILES = (
+    "text.py",
+    "receipts.py",
+    "reassembly.py",
+    "errors.py",
+    "model.py",
+    "lifecycle.py",
+    "numbers.py",
+    "config.py",
+)
+CORE_MODULES = {
+    "_core",
+    "errors",
+    "model",
+    "text",
+    "receipts",
+    "reassembly",
+    "lifecycle",
+    "numbers",
+    "config",
+    *CORE_DIRS,
+}
 
 _CY_FROM = re.compile(r"^\s*from\s+([\w.]+)\s+c?import\s+(.+)$")
 _CY_IMPORT = re.compile(r"^\s*c?import\s+(.+)$")
@@ -173,3 +201,68 @@ def test_session_relative_imports_resolve() -> None:
     assert _resolve(path, None, 1) == "engine.session"
     assert violations(path, "from ..aio import client\n") != []
     assert violations(path, "from ..errors import SessionError\n") == []
+
+
+# -- at run time ----------------------------------------------------------------------
+
+RUNTIME_FORBIDDEN = ("asyncio", "socket", "ssl", "sqlite3", "threading", "selectors", "aiohttp")
+RUNTIME_CORE = [
+    "engine",
+    "engine.errors",
+    "engine.pdu",
+    "engine.pdu.constants",
+    "engine.session",
+    "engine.session.flow",
+    "engine.scheduler",
+    "engine.text",
+    "engine.receipts",
+    "engine.reassembly",
+    "engine.lifecycle",
+    "engine.twilio",
+]
+
+_PROBE = """
+import json, sys
+before = set(sys.modules)
+import importlib
+importlib.import_module(sys.argv[1])
+new = set(sys.modules) - before
+print(json.dumps(sorted(m for m in new if m.split(".")[0] in sys.argv[2].split(","))))
+"""
+
+
+def loaded_by(module: str) -> list[str]:
+    """The forbidden modules that importing ``module`` loads in a fresh interpreter (those
+    the interpreter itself loaded before, e.g. through a site hook, do not count)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, module, ",".join(RUNTIME_FORBIDDEN)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ENGINE.parent,
+    )
+    assert out.returncode == 0, out.stderr
+    loaded: list[str] = json.loads(out.stdout)
+    return loaded
+
+
+@pytest.mark.parametrize("module", RUNTIME_CORE)
+def test_importing_a_core_module_loads_no_io(module: str) -> None:
+    assert loaded_by(module) == []
+
+
+def test_the_runtime_probe_sees_io() -> None:
+    # the probe itself can fail: the asyncio client loads asyncio, the store sqlite3
+    assert "asyncio" in loaded_by("engine.aio.client")
+    assert "sqlite3" in loaded_by("engine.store.sqlite")
+
+
+def test_the_package_face_is_lazy_and_complete() -> None:
+    import engine
+
+    assert sorted(engine.__all__) == sorted(set(engine.__all__))
+    assert set(engine.__all__) <= set(dir(engine))
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None, name
+    with pytest.raises(AttributeError, match="no_such_name"):
+        engine.no_such_name  # noqa: B018

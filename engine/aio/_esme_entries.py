@@ -10,28 +10,16 @@ import asyncio
 from typing import Any
 
 from engine._core import Pdu
+from engine.session.flow import FlowEntry
 
-__all__ = ["Batch", "BatchEntry", "Entry", "FutureEntry", "backoff_delay", "order_key"]
+__all__ = ["Batch", "BatchEntry", "Entry", "FutureEntry", "backoff_delay"]
 
 
-class Entry:
-    """A PDU waiting to be sent, in flight, or held after a throttling answer."""
+class Entry(FlowEntry):
+    """A PDU waiting to be sent, in flight, or held after a throttling answer (the
+    sans-IO :class:`engine.session.flow.FlowEntry`, resolved through asyncio)."""
 
-    __slots__ = ("order", "pdu", "queued_at", "throttles")
-
-    order: int
-    pdu: Any
-    queued_at: float
-    throttles: int  # throttling answers this request has had so far
-
-    def ok(self, resp: Pdu) -> None:
-        raise NotImplementedError
-
-    def fail(self, exc: BaseException) -> None:
-        raise NotImplementedError
-
-    def abandoned(self) -> bool:
-        raise NotImplementedError
+    __slots__ = ()
 
 
 class FutureEntry(Entry):
@@ -107,7 +95,3 @@ def backoff_delay(attempt: int, initial: float, maximum: float, u: float) -> flo
     """
     step = min(maximum, initial * (2.0 ** min(attempt, 60)))
     return step / 2.0 + u * step / 2.0
-
-
-def order_key(entry: Entry) -> int:
-    return entry.order

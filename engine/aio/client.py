@@ -12,20 +12,40 @@ Outcomes of :meth:`EsmeClient.submit` (the contract the caller relies on):
 
 - the peer answered: the response PDU is returned *whatever its command_status* (check
   ``resp.command_status``; a ``generic_nack`` is returned the same way), except the throttling
-  answers ESME_RTHROTTLED and ESME_RMSGQFUL, which the client handles itself (below);
+  answers ESME_RTHROTTLED and ESME_RMSGQFUL with ``throttle="client"`` (below);
 - the connection dropped while the request was in flight: :class:`engine.ConnectionLostError`
   (the outcome is unknown; the request is never resent silently);
 - no response within ``response_timeout``: :class:`engine.ResponseTimeoutError` (outcome
   unknown as well);
 - the link was not bound within ``connect_timeout`` of the submit (or of the link going
-  down): :class:`LinkDownError` -- the request was never written, so it was not delivered.
+  down), or the client closed first: :class:`engine.LinkDownError` -- the request was never
+  written, so it was not delivered;
+- ``max_queue`` requests already wait: :class:`engine.ClientQueueFullError` at once;
+- the carrier throttled it more than ``max_throttle_retries`` times:
+  :class:`engine.ThrottledError`.
 
-Throttling (ESME_RTHROTTLED 0x58, ESME_RMSGQFUL 0x14, SMPP 3.4 §5.1.3): the whole link
-pauses for ``throttle_pause`` seconds.  During the pause nothing new is sent; the client waits
-until every request still in flight is answered (or failed), then resends every throttled PDU
-in the order they were first submitted, before anything queued behind them.  With a window
-above 1, PDUs that were already in flight behind a throttled one and that the carrier
-accepted have overtaken it; nothing else can.
+Every exception above is an :class:`engine.LinkError`; its ``retry_safe`` says whether the
+request may be sent again without risking a duplicate (see :mod:`engine.lifecycle`).
+
+Throttling (ESME_RTHROTTLED 0x58, ESME_RMSGQFUL 0x14, SMPP 3.4 §5.1.3) has one owner, chosen
+with ``throttle=`` (the policy itself is :class:`engine.session.flow.FlowControl`):
+
+- ``"client"`` (default): the whole link pauses for ``throttle_pause`` seconds.  During the
+  pause nothing new is sent; the client waits until every request still in flight is
+  answered (or failed), then resends every throttled PDU in the order they were first
+  submitted, before anything queued behind them.  With a window above 1, PDUs that were
+  already in flight behind a throttled one and that the carrier accepted have overtaken it;
+  nothing else can.  A request is resent at most ``max_throttle_retries`` times (default 5),
+  then fails with :class:`engine.ThrottledError`;
+- ``"caller"``: the throttling response is returned at once, like any other; the client
+  neither pauses nor resends.  The caller backs off (``engine.scheduler.Pacer.throttled``)
+  and requeues.
+
+How long a submit can stay pending under the defaults: waiting for a bound link at most
+``connect_timeout``; once written, each attempt ends within ``response_timeout`` (or the
+enquire_link timeout kills a dead link); with ``throttle="client"`` at most
+``1 + max_throttle_retries`` attempts separated by pauses of ``throttle_pause`` (plus the
+time the requests ahead of it in the queue take).
 """
 
 from __future__ import annotations
@@ -35,47 +55,30 @@ import collections
 import contextlib
 import logging
 import ssl as _ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from engine._core import BindReceiver, BindTransceiver, BindTransmitter, Pdu, RequestPdu
-from engine.aio._esme_entries import (
-    Batch,
-    BatchEntry,
-    Entry,
-    FutureEntry,
-    backoff_delay,
-    order_key,
-)
-from engine.aio._esme_link import PAUSING, EsmeProtocol, Link
+from engine.aio._esme_entries import Batch, BatchEntry, Entry, FutureEntry, backoff_delay
+from engine.aio._esme_link import DeliverCallback, EsmeProtocol, Link, LinkSettings
 from engine.errors import (
     ConnectionLostError,
-    QueueFullError,
+    LinkDownError,
     ResponseTimeoutError,
     SessionError,
     WindowFullError,
 )
 from engine.session import SessionConfig
+from engine.session.flow import FlowControl, FlowEntry, ThrottleMode
 
-__all__ = ["BindType", "EsmeClient", "LinkDownError", "backoff_delay"]
+__all__ = ["BindType", "DeliverCallback", "EsmeClient", "LinkDownError", "backoff_delay"]
 
 log = logging.getLogger("engine.aio.client")
 
 BindType = Literal["transmitter", "receiver", "transceiver", "pair"]
-DeliverCallback = Callable[[Pdu], Awaitable[int | None] | int | None]
 
 # Field limits of the bind PDUs (SMPP 3.4 §4.1.1, lengths without the terminating NUL).
 _BIND_FIELD_MAX = {"system_id": 15, "password": 8, "system_type": 12, "address_range": 40}
-
-
-class LinkDownError(SessionError):
-    """The link was not bound within ``connect_timeout``; the request was never written.
-
-    Unlike :class:`engine.ConnectionLostError` the outcome is known: the carrier did not get
-    the PDU, so it is safe to submit it again.  Also raised by :meth:`EsmeClient.start` when
-    the first bind does not succeed in time, and for PDUs still queued when the client
-    closes.
-    """
 
 
 # ---------------------------------------------------------------------------------------
@@ -93,14 +96,18 @@ class EsmeClient:
     ``window`` requests may be in flight at once; :meth:`submit` waits for a slot.
     ``on_deliver(pdu)`` (sync or async) gets every deliver_sm and data_sm from the carrier;
     its return value (a command_status, ``None`` meaning 0) goes back in the response; if it
-    raises, the client answers ESME_RX_T_APPN so that the carrier retries.  Without
+    raises, the client answers ESME_RX_T_APPN so that the carrier retries; if it returns
+    anything but ``None`` or an int 0..0xFFFFFFFF, ESME_RSYSERR (and logs it).  Without
     ``on_deliver`` every deliver_sm is acknowledged with status 0.  Reading from the carrier
-    pauses while ``max_inbound_queue`` deliveries wait for ``on_deliver``.  At most
-    ``max_queue`` requests wait for a window slot (while the link is down, paused by a
-    throttle or held by ``max_rate``); beyond that ``submit``/``submit_many`` raise
-    :class:`engine.QueueFullError` at once and send nothing.  A request throttled more than
-    ``max_throttle_retries`` times (``None``: no limit, it waits for the carrier) is given
-    back with the carrier's throttling response instead of being sent again.
+    pauses while ``max_inbound_queue`` deliveries wait for ``on_deliver``, and while the
+    carrier does not read what we write (the transport's buffer is full: submits wait).
+    At most ``max_queue`` requests wait for a window slot (while the link is down, paused by
+    a throttle or held by ``max_rate``); beyond that ``submit``/``submit_many`` raise
+    :class:`engine.ClientQueueFullError` at once and send nothing.  ``throttle`` says who
+    owns the back-off from a throttling carrier (``"client"``: pause and resend up to
+    ``max_throttle_retries`` times, then :class:`engine.ThrottledError`; ``"caller"``: the
+    throttling response is returned at once).  :attr:`capacity` says how many submits
+    could be written right now.
 
     After any failure (connect error, bind refused, connection lost, dead peer) the client
     rebinds by itself with exponential back-off (``backoff_initial`` doubling up to
@@ -151,7 +158,8 @@ class EsmeClient:
         connect_timeout: float = 30.0,
         enquire_link_timeout: float = 10.0,
         max_queue: int = 100_000,
-        max_throttle_retries: int | None = None,
+        max_throttle_retries: int = 5,
+        throttle: ThrottleMode = "client",
     ) -> None:
         if bind_type not in ("transmitter", "receiver", "transceiver", "pair"):
             raise ValueError(
@@ -177,14 +185,6 @@ class EsmeClient:
             raise ValueError(f"window: expected an int >= 1, got {window!r}")
         if max_inbound_queue < 1:
             raise ValueError(f"max_inbound_queue: expected >= 1, got {max_inbound_queue}")
-        if not isinstance(max_queue, int) or max_queue < 1:
-            raise ValueError(f"max_queue: expected an int >= 1, got {max_queue!r}")
-        if max_throttle_retries is not None and max_throttle_retries < 0:
-            raise ValueError(
-                f"max_throttle_retries: expected >= 0 or None, got {max_throttle_retries}"
-            )
-        if max_rate is not None and max_rate <= 0:
-            raise ValueError(f"max_rate: expected > 0 or None, got {max_rate}")
         for name, fvalue in (
             ("backoff_initial", backoff_initial),
             ("backoff_max", backoff_max),
@@ -194,17 +194,28 @@ class EsmeClient:
         ):
             if not fvalue > 0:
                 raise ValueError(f"{name}: expected > 0, got {fvalue}")
-        for name, fvalue in (("throttle_pause", throttle_pause), ("close_grace", close_grace)):
-            if not fvalue >= 0:
-                raise ValueError(f"{name}: expected >= 0, got {fvalue}")
+        if not close_grace >= 0:
+            raise ValueError(f"close_grace: expected >= 0, got {close_grace}")
         if enquire_link_interval is not None and not enquire_link_interval > 0:
             raise ValueError(
                 f"enquire_link_interval: expected > 0 or None, got {enquire_link_interval}"
             )
+        # Half a window is written at once rather than at the end of the loop iteration
+        # (only windows of 32 and more reach it): see submit().
+        self._early_flush = max(16, window // 2)
+        # the flow policy (validates max_queue, max_rate, throttle, max_throttle_retries)
+        self._flow = FlowControl(
+            max_queue=max_queue,
+            max_rate=max_rate,
+            throttle=throttle,
+            throttle_pause=throttle_pause,
+            max_throttle_retries=max_throttle_retries,
+            early_flush=self._early_flush,
+        )
+        # The configuration as given (read-only: the links read _settings, fixed here).
         self.host = host
         self.port = port
         self.system_id = system_id
-        self._password = password  # never in repr or logs
         self.bind_type = bind_type
         self.window = window
         self.on_deliver = on_deliver
@@ -223,12 +234,30 @@ class EsmeClient:
         self.max_inbound_queue = max_inbound_queue
         self.max_queue = max_queue
         self.max_throttle_retries = max_throttle_retries
+        self.throttle = throttle
         self.connect_timeout = connect_timeout
-        self._session_config = SessionConfig(
-            window=window,
+        self._settings = LinkSettings(
+            host=host,
+            port=port,
+            system_id=system_id,
+            password=password,
+            system_type=system_type,
+            interface_version=interface_version,
+            address_range=address_range,
+            ssl=ssl,
+            session_config=SessionConfig(
+                window=window,
+                response_timeout=response_timeout,
+                enquire_link_interval=enquire_link_interval,
+                enquire_link_timeout=enquire_link_timeout,
+            ),
+            connect_timeout=connect_timeout,
             response_timeout=response_timeout,
-            enquire_link_interval=enquire_link_interval,
-            enquire_link_timeout=enquire_link_timeout,
+            rebind=rebind,
+            backoff_initial=backoff_initial,
+            backoff_max=self.backoff_max,
+            max_inbound_queue=max_inbound_queue,
+            on_deliver=on_deliver,
         )
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._links: list[Link] = []
@@ -236,21 +265,11 @@ class EsmeClient:
         self._started = False
         self._closing = False
         self._close_started = False
-        # Write without waiting for the end of the loop iteration once this many PDUs
-        # are pending (only windows of 32 and more reach it).
-        self._early_flush = max(16, window // 2)
-        self._closed_event: asyncio.Event | None = None  # type: ignore[assignment]
-        self._queue: collections.deque[Entry] = collections.deque()
-        self._inflight: dict[int, Entry] = {}
-        self._order = 0
-        # throttling
-        self._paused = False
-        self._pause_until = 0.0
-        self._held: list[Entry] = []
+        self._closed_event: asyncio.Event | None = None
+        # the flow's queue and in-flight map, aliased for the hot path (same objects)
+        self._queue: collections.deque[Entry] = self._flow.queue  # type: ignore[assignment]
+        self._inflight: dict[int, Entry] = self._flow.inflight  # type: ignore[assignment]
         self._resume_handle: asyncio.TimerHandle | None = None
-        # max_rate (GCRA: theoretical arrival time of the next PDU)
-        self._interval = 1.0 / max_rate if max_rate else 0.0
-        self._tat = 0.0
         self._rate_handle: asyncio.TimerHandle | None = None
         # link-down expiry of queued submits
         self._down_since: float | None = 0.0
@@ -259,9 +278,6 @@ class EsmeClient:
         # the transmitting link's protocol while submit() may write at once (see _update_fast)
         self._fast: EsmeProtocol | None = None
         self._workers: set[asyncio.Task[None]] = set()  # on_deliver feeders, per connection
-        #: counters (read by tests and metrics)
-        self.throttled_count = 0
-        self.sent_count = 0
 
     def __repr__(self) -> str:
         state = "closed" if self._closing else ("bound" if self.bound else "unbound")
@@ -290,7 +306,31 @@ class EsmeClient:
     @property
     def queued(self) -> int:
         """Submits waiting for the link, a window slot, the rate limit or a throttle pause."""
-        return len(self._queue) + len(self._held)
+        return self._flow.queued
+
+    @property
+    def capacity(self) -> int:
+        """How many submits could be written right now without waiting: the free window
+        slots of the transmitting link less what is already queued for them (at most one
+        under ``max_rate``).  0 while the link is unbound, paused by a throttle, closing,
+        or while the carrier is not reading what we write."""
+        link = self._tx
+        if link is None or self._closing or not link.bound:
+            return 0
+        proto = link.protocol
+        if proto is None or proto.writing_paused:
+            return 0
+        return self._flow.capacity(proto.session.window_free, self._loop.time())
+
+    @property
+    def sent_count(self) -> int:
+        """Requests written so far (resends after a throttle included)."""
+        return self._flow.sent_count
+
+    @property
+    def throttled_count(self) -> int:
+        """Throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL) received so far."""
+        return self._flow.throttled_count
 
     async def start(self) -> None:
         """Connect and bind every link; return once all are bound.
@@ -355,6 +395,8 @@ class EsmeClient:
         for task in [*self._workers, *(link.task for link in self._links if link.task)]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # every link's first bind: pending ones are cancelled, failed ones retrieved
+        for link in self._links:
             if not link.first.done():
                 link.first.cancel()
             elif not link.first.cancelled():
@@ -373,8 +415,7 @@ class EsmeClient:
         self._closing = True  # no new submits; no rebinds
         self._fast = None
         assert self._idle is not None
-        busy = self._queue or self._inflight or self._held
-        if busy and self._tx is not None and self._tx.bound:
+        if not self._flow.idle and self._tx is not None and self._tx.bound:
             self._idle.clear()
             self._check_idle()
             with contextlib.suppress(TimeoutError):
@@ -385,6 +426,7 @@ class EsmeClient:
             proto = link.protocol
             if proto is not None and link.bound and not proto.closed:
                 proto.unbind_waiter = loop.create_future()
+                proto.writing_paused = False  # the unbind goes to the transport's buffer
                 try:
                     proto.session.unbind(loop.time())
                 except SessionError:
@@ -413,15 +455,6 @@ class EsmeClient:
         if self._tx is None:
             raise SessionError("EsmeClient: a receiver bind cannot send requests")
 
-    def _check_room(self, n: int) -> None:
-        # Bounded memory: requests waiting for the window (a link down, a throttle pause,
-        # a rate cap) are refused beyond max_queue instead of piling up without limit.
-        if len(self._queue) + n > self.max_queue:
-            raise QueueFullError(
-                f"EsmeClient: max_queue: {len(self._queue)} requests already wait for the"
-                f" window (limit {self.max_queue}); {n} more refused, none of them sent"
-            )
-
     async def submit(self, pdu: RequestPdu) -> Any:
         """Send one request (submit_sm, data_sm, query_sm, ...) and return its response.
 
@@ -443,9 +476,10 @@ class EsmeClient:
                 pass  # the session counts something we do not: take the queued path
             else:
                 fut: asyncio.Future[Any] = loop.create_future()
-                self._order += 1
-                self._inflight[seq] = FutureEntry(self._order, pdu, now, fut)
-                self.sent_count += 1
+                flow = self._flow
+                flow.order += 1
+                self._inflight[seq] = FutureEntry(flow.order, pdu, now, fut)
+                flow.sent_count += 1
                 if proto.session.pending_pdus >= self._early_flush:
                     # Half a window written now rather than at the end of the iteration:
                     # the carrier starts on it while we build the rest, so the two ends
@@ -456,10 +490,10 @@ class EsmeClient:
                     loop.call_soon(proto.flush)
                 return await fut
         self._check_submit()
-        self._check_room(1)
+        flow = self._flow
+        flow.check_room(1)  # bounded memory: ClientQueueFullError beyond max_queue
         fut = loop.create_future()
-        self._order += 1
-        self._queue.append(FutureEntry(self._order, pdu, loop.time(), fut))
+        flow.enqueue(FutureEntry(flow.next_order(), pdu, loop.time(), fut))
         self._pump()
         return await fut
 
@@ -473,14 +507,15 @@ class EsmeClient:
         fut: asyncio.Future[list[Any]] = loop.create_future()
         if not items:
             return []
-        self._check_room(len(items))
+        flow = self._flow
+        flow.check_room(len(items))
         batch = Batch(len(items), fut)
-        order = self._order
+        order = flow.order
         append = self._queue.append
         for i, pdu in enumerate(items):
             order += 1
             append(BatchEntry(order, pdu, now, batch, i))
-        self._order = order
+        flow.order = order
         self._pump()
         return await fut
 
@@ -488,69 +523,27 @@ class EsmeClient:
 
     def _pump(self) -> None:
         link = self._tx
-        if self._paused or link is None or not link.bound:
-            if link is not None and not link.bound and self._queue:
+        flow = self._flow
+        if link is None or not link.bound:
+            if link is not None and self._queue:
                 self._arm_expiry()
             return
-        queue = self._queue
-        if not queue:
-            return
         proto = link.protocol
-        assert proto is not None
-        session = proto.session
-        free = session.window_free
-        if free <= 0:
+        if proto is None or proto.writing_paused or flow.paused or not self._queue:
             return
-        inflight = self._inflight
         now = self._loop.time()
-        interval = self._interval
-        early_flush = self._early_flush
-        sent = 0
-        while free > 0 and queue:
-            if interval:
-                tat = self._tat
-                if tat > now:
-                    if self._rate_handle is None:
-                        self._rate_handle = self._loop.call_at(tat, self._rate_wakeup)
-                    break
-                self._tat = (tat if tat > now - interval else now) + interval
-            entry = queue.popleft()
-            if entry.abandoned():
-                continue
-            try:
-                seq = session.send_request(entry.pdu, now)
-            except WindowFullError:
-                queue.appendleft(entry)  # wait for a response to free a slot
-                break
-            except Exception as exc:  # SessionError, EncodeError, ...: this PDU only
-                entry.fail(exc)
-                continue
-            inflight[seq] = entry
-            free -= 1
-            sent += 1
-            if session.pending_pdus >= early_flush:
-                proto.flush()  # as in submit(): let the carrier start on half a window
-        if sent:
-            self.sent_count += sent
+        if flow.pump(proto.session, now, proto.flush):
             proto.schedule_flush()
+        wake = flow.next_send_at(now)
+        if wake is not None and self._rate_handle is None:
+            self._rate_handle = self._loop.call_at(wake, self._rate_wakeup)
 
     def _rate_wakeup(self) -> None:
         self._rate_handle = None
         self._pump()
 
-    def _on_response(self, resp: Pdu) -> None:
-        entry = self._inflight.pop(resp.sequence_number, None)
-        if entry is None:
-            return  # our bind/unbind/enquire_link, or a late one the session let through
-        status = resp.command_status
-        if status in PAUSING:
-            self._throttled(entry, resp)
-        else:
-            entry.ok(resp)
-
     def _on_failed(self, request: Any, exc_type: type[Exception]) -> None:
-        entry = self._inflight.pop(request.sequence_number, None)
-        if entry is None:
+        if request.sequence_number not in self._inflight:
             return
         if exc_type is ResponseTimeoutError:
             msg = (
@@ -562,11 +555,12 @@ class EsmeClient:
                 f"connection lost with {request.command_name} seq={request.sequence_number}"
                 " in flight; outcome unknown (not resent)"
             )
-        entry.fail(exc_type(msg))
+        self._flow.failed(request.sequence_number, exc_type(msg))
 
     def _after_responses(self) -> None:
-        if self._paused:
-            if not self._inflight and self._loop.time() >= self._pause_until:
+        flow = self._flow
+        if flow.paused:
+            if flow.resume_due(self._loop.time()):
                 self._resume()
         else:
             self._pump()
@@ -574,66 +568,56 @@ class EsmeClient:
             self._check_idle()
 
     def _check_idle(self) -> None:
-        if not self._queue and not self._inflight and not self._held and self._idle is not None:
+        if self._flow.idle and self._idle is not None:
             self._idle.set()
 
     # throttling ------------------------------------------------------------------------
 
-    def _throttled(self, entry: Entry, resp: Pdu) -> None:
-        self.throttled_count += 1
-        entry.throttles += 1
-        limit = self.max_throttle_retries
-        if limit is not None and entry.throttles > limit:
-            # Given up: the caller gets the carrier's own answer (its command_status says
-            # throttled) instead of a request held for ever.  The link still pauses.
-            entry.ok(resp)
-        else:
-            self._held.append(entry)
-        until = self._loop.time() + self.throttle_pause
-        if until > self._pause_until:
-            self._pause_until = until
-        if not self._paused:
-            self._paused = True
+    def _throttled(self, entry: FlowEntry, resp: Pdu) -> None:
+        flow = self._flow
+        was_paused = flow.paused
+        until = flow.throttled(entry, resp, self._loop.time())
+        if until is None:
+            return  # throttle="caller": the response went back; nothing pauses here
+        if not was_paused:
             self._fast = None
-            log.info("link throttled by the carrier; pausing %.2f s", self.throttle_pause)
+            log.info("link throttled by the carrier; pausing %.2f s", flow.throttle_pause)
         if self._resume_handle is not None:
             self._resume_handle.cancel()
-        self._resume_handle = self._loop.call_at(self._pause_until, self._resume_timer)
+        self._resume_handle = self._loop.call_at(until, self._resume_timer)
 
     def _resume_timer(self) -> None:
         self._resume_handle = None
-        if self._paused and not self._inflight:
+        if self._flow.resume_due(self._loop.time()):
             self._resume()
         # else: the last in-flight response resumes (see _after_responses)
 
-    def _requeue_held(self) -> None:
-        if self._held:
-            self._held.sort(key=order_key)
-            self._queue.extendleft(reversed(self._held))
-            self._held = []
-
     def _resume(self) -> None:
-        self._paused = False
+        self._flow.resume()
         self._update_fast()
         if self._resume_handle is not None:
             self._resume_handle.cancel()
             self._resume_handle = None
-        self._requeue_held()
         self._pump()
 
     # link up / down ---------------------------------------------------------------------
 
     def _update_fast(self) -> None:
         link = self._tx
+        proto = link.protocol if link is not None and link.bound else None
         ok = (
-            link is not None
-            and link.bound
-            and link.protocol is not None
-            and not self._paused
+            proto is not None
+            and not proto.writing_paused
+            and not self._flow.paused
             and not self._closing
-            and not self._interval
+            and not self._flow.interval
         )
-        self._fast = link.protocol if ok and link is not None else None
+        self._fast = proto if ok else None
+
+    def _writable_changed(self, link: Link) -> None:
+        if link is self._tx:
+            self._update_fast()
+            self._pump()
 
     def _link_up(self, link: Link) -> None:
         if link is self._tx:
@@ -649,22 +633,12 @@ class EsmeClient:
             return
         self._fast = None
         # Every request in flight was failed through RequestAborted; anything the session
-        # did not report is failed here, so that nothing is dropped silently.
-        if self._inflight:
-            leftover = list(self._inflight.values())
-            self._inflight.clear()
-            for entry in leftover:
-                entry.fail(
-                    ConnectionLostError(
-                        "connection lost with the request in flight; outcome unknown"
-                    )
-                )
-        # Throttled PDUs were refused by the carrier: resending them is not a duplicate.
-        self._paused = False
+        # did not report is failed here, so that nothing is dropped silently.  Throttled
+        # PDUs were refused by the carrier: they are queued again (no duplicate).
+        self._flow.link_lost("connection lost with the request in flight; outcome unknown")
         if self._resume_handle is not None:
             self._resume_handle.cancel()
             self._resume_handle = None
-        self._requeue_held()
         self._down_since = self._loop.time()
         if not self.rebind and not self._closing:
             self._closing = True
@@ -687,25 +661,19 @@ class EsmeClient:
         self._expire_handle = None
         if self._down_since is None:
             return
-        now = self._loop.time()
-        queue = self._queue
-        while queue and max(queue[0].queued_at, self._down_since) + self.connect_timeout <= now:
-            entry = queue.popleft()
-            entry.fail(
-                LinkDownError(
-                    f"link to {self.host}:{self.port} not bound within"
-                    f" connect_timeout={self.connect_timeout} s; the PDU was not sent"
-                )
+        host, port, timeout = self.host, self.port, self.connect_timeout
+
+        def error() -> LinkDownError:
+            return LinkDownError(
+                f"link to {host}:{port} not bound within connect_timeout={timeout} s;"
+                " the PDU was not sent"
             )
+
+        self._flow.expire(self._loop.time(), self._down_since, timeout, error)
         self._arm_expiry()
 
     def _fail_queued(self, why: str) -> None:
-        self._requeue_held()
-        queue = self._queue
-        while queue:
-            queue.popleft().fail(LinkDownError(f"{why}; the PDU was not sent"))
-        if self._inflight and all(link.protocol is None for link in self._links):
-            leftover = list(self._inflight.values())
-            self._inflight.clear()
-            for entry in leftover:
-                entry.fail(ConnectionLostError(f"{why}: outcome unknown"))
+        flow = self._flow
+        flow.fail_queued(lambda: LinkDownError(f"{why}; the PDU was not sent"))
+        if flow.inflight and all(link.protocol is None for link in self._links):
+            flow.fail_inflight(lambda: ConnectionLostError(f"{why}: outcome unknown"))
