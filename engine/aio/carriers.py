@@ -107,6 +107,9 @@ class CarrierLinks:
                 response_timeout=cfg.response_timeout,
                 enquire_link_interval=cfg.enquire_link_interval,
                 on_deliver=deliver,
+                # The dispatcher's scheduler owns the back-off: a throttled submit comes
+                # back at once and the link pauses there (engine.scheduler.Pacer).
+                throttle="caller",
                 **client_options,
             )
             links.append(CarrierLink(name, client, tuple(cfg.prefixes), cfg.priority))

@@ -455,16 +455,21 @@ class Dispatcher:
     async def _link_error(
         self, rec: MessageRecord, link: CarrierLink, exc: BaseException, partly_sent: bool
     ) -> None:
-        retry_safe = bool(getattr(exc, "retry_safe", False))
-        if retry_safe and not partly_sent:
-            await self._requeue(rec, f"link {link.name}: {type(exc).__name__}")
+        # Never written (retry_safe): send again.  Outcome unknown: at least once sends
+        # again (the carrier may hold a copy; a late receipt for it still matches,
+        # docs/durability.md), at most once fails 30008.  A multipart message whose first
+        # parts were taken is sent again whole: the recipient may see those parts twice.
+        outcome = lifecycle.link_error_outcome(exc, at_most_once=self.at_most_once)
+        if outcome is None:
+            kind = "never written" if getattr(exc, "retry_safe", False) else "outcome unknown"
+            extra = ", some parts already taken" if partly_sent else ""
+            await self._requeue(rec, f"link {link.name}: {type(exc).__name__} ({kind}{extra})")
             return
-        if self.at_most_once:
-            await self._fail(rec, 30008, f"outcome unknown on link {link.name}: {exc}")
-            return
-        # At least once: the carrier may hold a copy; send again (a late receipt for the
-        # first copy still matches, docs/durability.md).
-        await self._requeue(rec, f"outcome unknown on link {link.name}: {type(exc).__name__}")
+        await self._fail(
+            rec,
+            outcome.error_code or lifecycle.UNKNOWN_CODE,
+            outcome.error_message or f"link {link.name}: {exc}",
+        )
 
     async def _requeue(self, rec: MessageRecord, why: str) -> None:
         self.stats.requeued += 1
