@@ -68,6 +68,8 @@ async def test_a_version_1_file_is_upgraded(tmp_path: Path) -> None:
     await store.close()
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE parts")
+        conn.execute("DROP TABLE ids_used")
+        conn.execute("DROP INDEX messages_queue_from")
         conn.execute("PRAGMA user_version = 1")
     store = await SqliteStore.open(path, synchronous="OFF")
     try:
@@ -80,7 +82,7 @@ async def test_a_version_1_file_is_upgraded(tmp_path: Path) -> None:
     finally:
         await store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         plan = " ".join(
             str(r) for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM parts WHERE msg_id = 1")
         )
