@@ -66,7 +66,10 @@ async def _accept(path: str, synchronous: str, tag: str, count: int) -> None:
                     n += len(group)
                 else:
                     m = NewMessage(
-                        account_sid=ACCOUNT, from_=sender, to="+19990000000", body=f"{tag}|{sender}|{n}"
+                        account_sid=ACCOUNT,
+                        from_=sender,
+                        to="+19990000000",
+                        body=f"{tag}|{sender}|{n}",
                     )
                     done.append(await store.accept(m))
                     n += 1

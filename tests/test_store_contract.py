@@ -953,3 +953,77 @@ async def test_date_sent_is_set_when_sent_and_kept_after(store: Store) -> None:
     assert [r.sid for r in page] == [sent.sid]
     page, _ = await store.list_messages(AC, date_sent_after=day + 200)
     assert [r.sid for r in page] == [later.sid]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_queued_segments_agrees_with_the_messages_after_any_mix(
+    open_store: Opener, seed: int
+) -> None:
+    """Random work on a few senders: every status change that enters or leaves the queue,
+    restarts with messages in flight, both recovery policies.  The count must equal the messages' sum."""
+    import random
+
+    rng = random.Random(seed)
+    senders = ["+15557770001", "+15557770002", "+15557770003"]
+    policy = "at-least-once" if seed % 2 else "at-most-once"
+    store = await open_store(in_flight_policy=policy)
+    sids: list[str] = []
+    carrier = 1000
+
+    async def check() -> None:
+        recs = [await store.get(sid) for sid in sids]
+        for s in senders:
+            want = sum(
+                r.num_segments
+                for r in recs
+                if r is not None and r.from_ == s and r.status in ("queued", "sending")
+            )
+            assert await store.queued_segments(s) == want, (seed, s)
+
+    try:
+        for step in range(160):
+            op = rng.randrange(10)
+            if op <= 2 or not sids:
+                n = rng.randrange(1, 4)
+                batch = [
+                    msg(from_=rng.choice(senders), num_segments=rng.randrange(0, 5))
+                    for _ in range(n)
+                ]
+                if rng.random() < 0.1:
+                    batch[0].direction = "inbound"  # received: never in the queue
+                sids += [r.sid for r in await store.accept_many(batch)]
+                continue
+            sid = rng.choice(sids)
+            rec = await store.get(sid)
+            assert rec is not None
+            try:
+                if op == 3:
+                    await store.mark_sending(sid, "bind-1")
+                elif op == 4:
+                    carrier += 1
+                    ids = [str(carrier)] if rng.random() < 0.7 else [f"{carrier}a", f"{carrier}b"]
+                    await store.mark_sent(sid, ids)
+                elif op == 5 and rec.carrier_message_id:
+                    await store.apply_receipt(
+                        rec.carrier_message_id, rng.choice(["delivered", "undelivered", "failed"])
+                    )
+                elif op == 6:
+                    await store.mark_failed(sid, 30001, "queue overflow")
+                elif op == 7:
+                    await store.requeue(sid)
+                elif op == 8:
+                    await store.cancel(sid)
+            except StoreError:
+                pass  # an illegal change for this status: nothing changed
+            if step in (60, 120):  # a restart with some messages in flight
+                for r in await store.list_queued(limit=3):
+                    await store.mark_sending(r.sid, "bind-1")
+                await store.close()
+                store = await open_store(in_flight_policy=policy)
+                await store.recover()
+                await check()
+            if step % 20 == 0:
+                await check()
+        await check()
+    finally:
+        await store.close()

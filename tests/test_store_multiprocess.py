@@ -10,6 +10,7 @@ the writers take turns at SQLite's write lock.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -77,11 +78,13 @@ async def test_two_accepting_processes_and_a_poller(tmp_path: Path) -> None:
     worker_outs, poll_out = await asyncio.to_thread(_run_all, path)
     # How often a writer found the other one holding the lock (not asserted: it depends on
     # the scheduling; printed for `pytest -s`).
-    print("busy waits:", [o["stats"]["busy_waits"] for o in worker_outs], "polls:", poll_out["polls"])
+    print(
+        "busy waits:", [o["stats"]["busy_waits"] for o in worker_outs], "polls:", poll_out["polls"]
+    )
 
     accepted: dict[str, tuple[int, str]] = {}
     for tag, out in zip(("1", "2"), worker_outs, strict=True):
-        for sid, seq, from_, body in out["records"]:
+        for sid, seq, _, body in out["records"]:
             assert sid not in accepted, "two accepts got one sid"
             accepted[sid] = (seq, body)
         assert len(out["records"]) == 4 * COUNT
@@ -93,7 +96,7 @@ async def test_two_accepting_processes_and_a_poller(tmp_path: Path) -> None:
 
     seen = poll_out["seen"]
     seqs = [s for _, s, _ in seen]
-    assert all(a < b for a, b in zip(seqs, seqs[1:], strict=False)), "ids not increasing"
+    assert all(a < b for a, b in itertools.pairwise(seqs)), "ids not increasing"
     assert len({sid for sid, _, _ in seen}) == len(seen), "a message was seen twice"
     # Exactly the accepted messages, each with the sender_seq its accept returned.
     assert {sid: (seq, body) for sid, seq, body in seen} == accepted
@@ -111,7 +114,9 @@ async def test_two_accepting_processes_and_a_poller(tmp_path: Path) -> None:
 
 
 def _msg(body: str = "hi") -> NewMessage:
-    return NewMessage(account_sid="AC" + "e" * 32, from_="+15550001111", to="+15550002222", body=body)
+    return NewMessage(
+        account_sid="AC" + "e" * 32, from_="+15550001111", to="+15550002222", body=body
+    )
 
 
 async def _wait_for(cond: Any) -> None:

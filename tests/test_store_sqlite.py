@@ -65,16 +65,19 @@ async def test_a_version_1_file_is_upgraded(tmp_path: Path) -> None:
     rec = await store.accept(msg())
     await store.mark_sending(rec.sid, "bind-1")
     await store.mark_sent(rec.sid, "77")
+    waiting = await store.accept(msg(num_segments=3))
     await store.close()
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE parts")
         conn.execute("DROP TABLE ids_used")
-        conn.execute("DROP INDEX messages_queue_from")
+        conn.execute("DROP TABLE sender_queue")
         conn.execute("PRAGMA user_version = 1")
     store = await SqliteStore.open(path, synchronous="OFF")
     try:
         got = await store.apply_receipt("77", "undelivered", 30003)
         assert got is not None and (got.sid, got.status) == (rec.sid, "undelivered")
+        # The sender's queue count is rebuilt from the messages at the upgrade.
+        assert await store.queued_segments(waiting.from_) == 3
         two = await store.accept(msg())
         await store.mark_sending(two.sid, "bind-1")
         await store.mark_sent(two.sid, ["81", "82"])

@@ -126,9 +126,10 @@ class MessageRecord(msgspec.Struct, kw_only=True):
     in the order they were accepted.  It is given when the message commits, in commit
     order, also when several processes share the store, so a reader never sees a larger
     one commit before a smaller one: polling with "greater than the last seen" misses
-    nothing (:meth:`Store.list_queued`).  Ids are never given twice, even after a delete.  ``attempts`` counts :meth:`Store.mark_sending` calls.
-    ``possible_duplicate`` is set when the message was queued again after being in flight
-    at a crash (at-least-once): the carrier may already hold a copy.
+    nothing (:meth:`Store.list_queued`).  Ids are never given twice, even after a delete.
+    ``attempts`` counts :meth:`Store.mark_sending` calls.  ``possible_duplicate`` is set
+    when the message was queued again after being in flight at a crash (at-least-once):
+    the carrier may already hold a copy.
     """
 
     sid: str
@@ -179,8 +180,8 @@ class Store(abc.ABC):
     sids, illegal status transitions and a closed store.  Two subclasses let a caller tell
     the cases apart: :class:`MessageNotFoundError` (``reason == "not_found"``: unknown sid,
     or another account's) and :class:`MessageStateError` (``reason == "state"``: the
-    message's status does not allow it; ``status`` says which it is).  Cancelling a pending write does not
-    undo it: the write may still commit.
+    message's status does not allow it; ``status`` says which it is).  Cancelling a pending
+    write does not undo it: the write may still commit.
     """
 
     @abc.abstractmethod

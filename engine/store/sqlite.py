@@ -53,8 +53,8 @@ from engine.store._sqlite_writer import (
 )
 from engine.store.base import (
     HistoryEntry,
-    MessageNotFoundError,
     InFlightPolicy,
+    MessageNotFoundError,
     MessageRecord,
     NewMessage,
     Store,
@@ -375,10 +375,8 @@ class SqliteStore(Store):
         sid = self._new_sid(at)
         ticket = self._next_ticket
         self._next_ticket = ticket + 1
-        group.rows[4].append(
-            (ticket, sid, account_sid, "inbound", from_, to, body, "received")
-            + (num_segments, 0, at, at, link)
-        )
+        row = (ticket, sid, account_sid, "inbound", from_, to, body, "received", num_segments)
+        group.rows[4].append((*row, 0, at, at, link))
         fut = loop.create_future()
         group.futures.append(fut)
         if len(group.futures) + group.extra >= self._send_at:
@@ -564,7 +562,7 @@ class SqliteStore(Store):
 
     def _queued_segments(self, from_: str) -> int:
         row = self._conn().execute(sql.SELECT_QUEUED_SEGMENTS, (from_,)).fetchone()
-        return int(row[0])
+        return 0 if row is None else int(row[0])
 
     async def list_messages(
         self,
