@@ -233,7 +233,7 @@ async def _one_process(path: str, n: int, concurrency: int, tag: int, start_at: 
     q = [lat[int(len(lat) * f)] * 1e3 for f in (0.5, 0.99)] + [lat[-1] * 1e3]
     print(
         f"{len(lat)} {wall:.3f} {stats['commits']} {stats['busy_waits']} "
-        + " ".join(f"{x:.1f}" for x in q),
+        f"{stats['busy_wait_ms']} " + " ".join(f"{x:.1f}" for x in q),
         flush=True,
     )
 
@@ -270,18 +270,19 @@ def processes(count: int, n: int, concurrency: int) -> None:
     print(f"\n{count} processes x {n:,} accept() at FULL, {concurrency} producers each, one file:")
     print(f"  total {total / max(walls):>9,.0f}/s (all messages / the slowest process's time)")
     for k, line in enumerate(lines):
-        done, wall, commits, waits, p50, p99, worst = line
+        done, wall, commits, waits, wait_ms, p50, p99, worst = line
         print(
             f"  process {k}: {int(done) / float(wall):>9,.0f}/s  group "
-            f"{int(done) / max(1, int(commits)):>6.1f}  lock waits {waits:>5}/{commits:<5} "
+            f"{int(done) / max(1, int(commits)):>6.1f}  lock waits {waits:>4}/{commits:<4} "
+            f"({int(wait_ms) / 1000 / float(wall):.0%} of the time)  "
             f"latency p50 {p50} ms  p99 {p99} ms  max {worst} ms"
         )
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--_child":
-        path, n, conc, tag, start_at = sys.argv[2:7]
-        asyncio.run(_one_process(path, int(n), int(conc), int(tag), float(start_at)))
+        c_path, c_n, c_conc, c_tag, c_start = sys.argv[2:7]
+        asyncio.run(_one_process(c_path, int(c_n), int(c_conc), int(c_tag), float(c_start)))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small counts, ~10 s")

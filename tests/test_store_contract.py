@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -719,7 +720,7 @@ async def test_large_groups_of_mixed_shapes_are_stored_exactly(store: Store) -> 
 async def test_ids_follow_acceptance_order_across_shapes_in_one_group(store: Store) -> None:
     # Every INSERT shape (callback or not, validity or not, inbound) in one loop iteration:
     # the ids the commit gives must still follow the order of the calls.
-    shapes = [
+    shapes: list[dict[str, Any]] = [
         {},
         {"status_callback": "https://cb.example/x"},
         {"validity_period": 60},
@@ -960,8 +961,8 @@ async def test_queued_segments_agrees_with_the_messages_after_any_mix(
     open_store: Opener, seed: int
 ) -> None:
     """Random work on a few senders: every status change that enters or leaves the queue,
-    restarts with messages in flight, both recovery policies.  The count must equal the messages' sum."""
-    import random
+    restarts with messages in flight, both recovery policies.  The count must equal the
+    messages' sum."""
 
     rng = random.Random(seed)
     senders = ["+15557770001", "+15557770002", "+15557770003"]

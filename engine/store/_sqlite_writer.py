@@ -191,6 +191,7 @@ class Writer(threading.Thread):
         self._number_index = number_index
         self.conn: sqlite3.Connection | None = None
         self.busy_waits = 0  # BEGIN IMMEDIATEs that found another connection writing
+        self.busy_wait_s = 0.0  # and the time they waited for it
         self.commits = 0  # transactions committed (groups); read by SqliteStore.stats
         self.ops = 0  # writes in them (each accept, accept_many and other call)
 
@@ -367,17 +368,21 @@ class Writer(threading.Thread):
             if not _is_busy(exc):
                 raise
         self.busy_waits += 1
-        deadline = time.monotonic() + self._busy_timeout
+        start = time.monotonic()
+        deadline = start + self._busy_timeout
         delay = _BUSY_FIRST_SLEEP
-        while True:
-            time.sleep(delay)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() > deadline:
-                    raise
-            delay = min(delay * 2, _BUSY_MAX_SLEEP)
+        try:
+            while True:
+                time.sleep(delay)
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or time.monotonic() > deadline:
+                        raise
+                delay = min(delay * 2, _BUSY_MAX_SLEEP)
+        finally:
+            self.busy_wait_s += time.monotonic() - start
 
     def _flush(self, pending: list[list[tuple[Any, ...]]], offset: int) -> None:
         conn = self.conn

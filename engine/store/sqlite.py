@@ -216,12 +216,14 @@ class SqliteStore(Store):
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters since open: ``commits`` (group transactions), ``writes`` in them, and
-        ``busy_waits`` (transactions that found another process holding the write lock)."""
+        """Counters since open: ``commits`` (group transactions), ``writes`` in them,
+        ``busy_waits`` (transactions that found another process holding the write lock) and
+        ``busy_wait_ms`` (the time they waited for it)."""
         return {
             "commits": self._writer.commits,
             "writes": self._writer.ops,
             "busy_waits": self._writer.busy_waits,
+            "busy_wait_ms": round(self._writer.busy_wait_s * 1000),
         }
 
     def __repr__(self) -> str:
