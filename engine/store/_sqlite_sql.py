@@ -182,11 +182,13 @@ SELECT_HEAD: Final = "SELECT id, direction, date_created FROM messages WHERE sid
 SELECT_HISTORY: Final = "SELECT status, at, detail FROM history WHERE msg_id = ? ORDER BY rowid"
 SELECT_PAGE_ANCHOR: Final = "SELECT id FROM messages WHERE sid = ? AND account_sid = ?"
 SELECT_LIST_QUEUED: Final = (
-    f"SELECT {COLUMNS} FROM messages WHERE status IN ('queued', 'sending') "
-    "AND status = 'queued' AND id > ? ORDER BY id LIMIT ?"
+    f"SELECT {COLUMNS} FROM messages INDEXED BY messages_pending "
+    "WHERE status IN ('queued', 'sending') AND status = 'queued' AND id > ? ORDER BY id LIMIT ?"
 )
 """The dispatcher's poll: a range of the partial index ``messages_pending`` (its WHERE is
-repeated word for word so that SQLite's planner sees the index applies)."""
+repeated word for word so that the index applies).  ``INDEXED BY``: the rowid range
+``id > ?`` looks as good to the planner, but it also steps over every newer message that
+already left the queue (sent by a dispatcher that learned of it in process, inbound)."""
 SELECT_QUEUED_SEGMENTS: Final = "SELECT segments FROM sender_queue WHERE from_ = ?"
 SUM_QUEUED_SEGMENTS: Final = (
     "SELECT ifnull(sum(num_segments), 0) FROM messages "
