@@ -819,8 +819,9 @@ async def test_cancel_a_queued_message(store: Store) -> None:
     assert await store.get(rec.sid) == canceled
     assert [h.status for h in await store.history(rec.sid)] == ["queued", "canceled"]
     assert await store.cancel(rec.sid) == canceled  # a repeat changes nothing
-    with pytest.raises(StoreError, match="canceled -> sending"):
+    with pytest.raises(MessageStateError, match="canceled -> sending") as err:
         await store.mark_sending(rec.sid, "bind-1")  # a dispatcher that still held it
+    assert err.value.status == "canceled"
 
 
 @pytest.mark.parametrize("status", ["sending", "sent", "delivered", "failed"])

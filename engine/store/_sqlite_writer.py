@@ -471,20 +471,29 @@ class Writer(threading.Thread):
             self.conn.execute(sql.LEAVE_SENDER_QUEUE, (rec.num_segments, rec.from_))
         return rec
 
+    @staticmethod
+    def _transition(sid: str, status: str, new: str) -> bool:
+        """rules.check_transition, its refusal as a MessageStateError (the API and the
+        dispatcher tell it from a missing message by class or ``reason``)."""
+        try:
+            return check_transition(sid, status, new)
+        except StoreError as exc:
+            raise MessageStateError(str(exc), status=status) from None
+
     def _history(self, msg_id: int, status: str, at: float, detail: str | None) -> None:
         assert self.conn is not None
         self.conn.execute(sql.INSERT_HISTORY, (msg_id, status, at, detail))
 
     def mark_sending(self, sid: str, link: str, at: float) -> MessageRecord:
         msg_id, status = self._state(sid)
-        check_transition(sid, status, "sending")
+        self._transition(sid, status, "sending")
         self._history(msg_id, "sending", at, f"link {link}")
         return self._update(sql.UPDATE_SENDING, (link, at, msg_id), was=status)
 
     def mark_sent(self, sid: str, carrier_ids: tuple[str, ...], at: float) -> MessageRecord:
         assert self.conn is not None
         msg_id, status = self._state(sid)
-        changed = check_transition(sid, status, "sent")
+        changed = self._transition(sid, status, "sent")
         rec = self._by_id(msg_id)
         # The parts of this attempt: a repeated id is a no-op, a new one is a further part
         # (dispatchers that record the parts one by one, as their submit_sm_resps come).
@@ -521,14 +530,14 @@ class Writer(threading.Thread):
 
     def mark_failed(self, sid: str, code: int, message: str, at: float) -> MessageRecord:
         msg_id, status = self._state(sid)
-        if not check_transition(sid, status, "failed"):
+        if not self._transition(sid, status, "failed"):
             return self._by_id(msg_id)
         self._history(msg_id, "failed", at, f"{code} {message}")
         return self._update(sql.UPDATE_FAILED, (code, message, at, msg_id), was=status)
 
     def requeue(self, sid: str, detail: str | None, at: float) -> MessageRecord:
         msg_id, status = self._state(sid)
-        if not check_transition(sid, status, "queued"):
+        if not self._transition(sid, status, "queued"):
             return self._by_id(msg_id)
         self._history(msg_id, "queued", at, detail)
         return self._update(sql.UPDATE_QUEUED, (at, msg_id), was=status)

@@ -180,7 +180,8 @@ class Store(abc.ABC):
     sids, illegal status transitions and a closed store.  Two subclasses let a caller tell
     the cases apart: :class:`MessageNotFoundError` (``reason == "not_found"``: unknown sid,
     or another account's) and :class:`MessageStateError` (``reason == "state"``: the
-    message's status does not allow it; ``status`` says which it is).  Cancelling a pending
+    message's status does not allow it, including an illegal status change such as
+    ``canceled -> sending``; ``status`` says which it is).  Cancelling a pending
     write does not undo it: the write may still commit.
     """
 
