@@ -15,6 +15,12 @@ cost of each index on the hot table (raw inserts, no asyncio).
     python bench/bench_store.py              # ~1 min
     python bench/bench_store.py --profile    # adds a cProfile of the event-loop side
     python bench/bench_store.py --loop uvloop  # the event loop the daemon uses when installed
+    python bench/bench_store.py --processes 2  # only: N processes accepting into one file
+
+``--processes N`` starts N processes that each accept the same number of messages with
+``--concurrency`` producers into ONE file at the same moment (the daemon's HTTP workers),
+and prints the total rate, each process's rate, how often a writer found the lock taken,
+and the accept latency (p50, p99, max) in each process.
 
 The machine is shared: run it twice and compare ratios, not absolute figures.
 """
@@ -40,6 +46,12 @@ from engine.store import NewMessage, SqliteStore
 from engine.store import _sqlite_sql as sql
 
 ACCOUNT = "AC" + "b" * 32
+# The index the sender's queue count (queued_segments) would need without the store's
+# sender_queue counter: measured here to show why the counter.
+QUEUE_FROM_INDEX = (
+    "CREATE INDEX messages_queue_from ON messages(from_, num_segments)"
+    " WHERE status IN ('queued', 'sending')"
+)
 BODY = "Your verification code is 482913. It expires in 10 minutes. Reply STOP to opt out"
 CALLBACK = "https://app.example.com/sms/status"
 
@@ -132,6 +144,7 @@ def index_costs(n: int, batch: int, tmp: Path) -> list[tuple[str, float]]:
         ("+ sid (random)", [sid_ix]),
         ("+ (account_sid, id)", [acct_ix]),
         ("+ pending (partial)", [pending_ix]),
+        ("+ queue by sender (not used)", [QUEUE_FROM_INDEX]),
         ("+ (account_sid, to_, id)", [sql.NUMBER_INDEXES[0]]),
         ("+ (account_sid, from_, id)", [sql.NUMBER_INDEXES[1]]),
         ("default: sid+account+pending", [sid_ix, acct_ix, pending_ix]),
@@ -188,20 +201,101 @@ def _index_round(
         t0 = time.perf_counter()
         for i in range(0, n, batch):
             conn.execute("BEGIN")
-            conn.executemany(sql.INSERT_ACCEPT[1], rows[i : i + batch])
+            conn.executemany(sql.INSERT_ACCEPT[1], rows[i : i + batch])  # ids given here
             conn.execute("COMMIT")
         out.append((label, (time.perf_counter() - t0) / n * 1e6))
         conn.close()
     return out
 
 
+async def _one_process(path: str, n: int, concurrency: int, tag: int, start_at: float) -> None:
+    """One accepting process of --processes: prints one line of figures."""
+    store = await SqliteStore.open(path)
+    msgs = messages(n)
+    for m in msgs:
+        m.from_ = m.from_[:-1] + str(tag % 10)  # its own senders
+    per = n // concurrency
+    lat: list[float] = []
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    t0 = time.perf_counter()
+
+    async def producer(k: int) -> None:
+        for m in msgs[k * per : (k + 1) * per]:
+            t = time.perf_counter()
+            await store.accept(m)
+            lat.append(time.perf_counter() - t)
+
+    await asyncio.gather(*(producer(k) for k in range(concurrency)))
+    wall = time.perf_counter() - t0
+    stats = store.stats
+    await store.close()
+    lat.sort()
+    q = [lat[int(len(lat) * f)] * 1e3 for f in (0.5, 0.99)] + [lat[-1] * 1e3]
+    print(
+        f"{len(lat)} {wall:.3f} {stats['commits']} {stats['busy_waits']} "
+        f"{stats['busy_wait_ms']} " + " ".join(f"{x:.1f}" for x in q),
+        flush=True,
+    )
+
+
+async def _create(path: str) -> None:
+    store = await SqliteStore.open(path)
+    await store.close()
+
+
+def processes(count: int, n: int, concurrency: int) -> None:
+    """--processes: ``count`` processes accept ``n`` messages each into one file at once."""
+    import subprocess
+
+    print(
+        f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, "
+        f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}"
+    )
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
+        path = str(Path(d) / "bench.db")
+        asyncio.run(_create(path))  # the file exists before the processes race to open it
+        start_at = time.time() + 2.0  # every process open and waiting by then
+        procs = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--_child", path, str(n), str(concurrency), str(k),
+                 repr(start_at)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for k in range(count)
+        ]  # fmt: skip
+        lines = [p.communicate()[0].split() for p in procs]
+    walls = [float(line[1]) for line in lines]
+    total = sum(int(line[0]) for line in lines)
+    print(f"\n{count} processes x {n:,} accept() at FULL, {concurrency} producers each, one file:")
+    print(f"  total {total / max(walls):>9,.0f}/s (all messages / the slowest process's time)")
+    for k, line in enumerate(lines):
+        done, wall, commits, waits, wait_ms, p50, p99, worst = line
+        print(
+            f"  process {k}: {int(done) / float(wall):>9,.0f}/s  group "
+            f"{int(done) / max(1, int(commits)):>6.1f}  lock waits {waits:>4}/{commits:<4} "
+            f"({int(wait_ms) / 1000 / float(wall):.0%} of the time)  "
+            f"latency p50 {p50} ms  p99 {p99} ms  max {worst} ms"
+        )
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--_child":
+        c_path, c_n, c_conc, c_tag, c_start = sys.argv[2:7]
+        asyncio.run(_one_process(c_path, int(c_n), int(c_conc), int(c_tag), float(c_start)))
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small counts, ~10 s")
     ap.add_argument("--profile", action="store_true", help="cProfile the loop side")
     ap.add_argument("--concurrency", type=int, default=1000)
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    ap.add_argument(
+        "--processes", type=int, default=0, help="only: N processes accepting into one file"
+    )
     args = ap.parse_args()
+    if args.processes:
+        processes(args.processes, 20_000 if args.quick else 100_000, args.concurrency)
+        return
     if args.loop == "uvloop":
         import uvloop
 

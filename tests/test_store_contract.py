@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,15 @@ from typing import Any
 import pytest
 
 from engine.errors import StoreError
-from engine.store import IN_FLIGHT_ERROR_CODE, MessageRecord, NewMessage, SqliteStore, Store
+from engine.store import (
+    IN_FLIGHT_ERROR_CODE,
+    MessageNotFoundError,
+    MessageRecord,
+    MessageStateError,
+    NewMessage,
+    SqliteStore,
+    Store,
+)
 
 Opener = Callable[..., Awaitable[Store]]
 
@@ -706,3 +715,317 @@ async def test_large_groups_of_mixed_shapes_are_stored_exactly(store: Store) -> 
         assert await store.get(rec.sid) == rec
     assert [r.body for r in recs] == [m.body for m in batch]
     assert recs[3].expires_at == T0 + 63 and recs[1].status_callback == "https://cb.example/1"
+
+
+async def test_ids_follow_acceptance_order_across_shapes_in_one_group(store: Store) -> None:
+    # Every INSERT shape (callback or not, validity or not, inbound) in one loop iteration:
+    # the ids the commit gives must still follow the order of the calls.
+    shapes: list[dict[str, Any]] = [
+        {},
+        {"status_callback": "https://cb.example/x"},
+        {"validity_period": 60},
+        {"status_callback": "https://cb.example/y", "validity_period": 60},
+    ]
+    calls: list[Awaitable[Any]] = []
+    for i in range(40):
+        if i % 5 == 4:
+            calls.append(store.record_inbound(AC, "+15550000009", "+15557770000", f"in{i}"))
+        elif i % 7 == 6:
+            calls.append(store.accept_many([msg(f"m{i}a", **shapes[i % 4]), msg(f"m{i}b")]))
+        else:
+            calls.append(store.accept(msg(f"s{i}", **shapes[i % 4])))
+    results = await asyncio.gather(*calls)
+    recs: list[MessageRecord] = []
+    for r in results:
+        recs += r if isinstance(r, list) else [r]
+    seqs = [r.sender_seq for r in recs]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    for rec in recs:
+        assert await store.get(rec.sid) == rec  # the returned sender_seq is the stored one
+    later = await store.accept(msg("later"))
+    assert later.sender_seq > seqs[-1]
+
+
+# -- the dispatcher's poll and the sender's queue ---------------------------------------------
+
+
+async def test_list_queued_polls_new_messages_in_order(store: Store) -> None:
+    assert await store.list_queued() == []
+    recs = await store.accept_many([msg(f"q{i}", from_=f"+1555777000{i % 3}") for i in range(7)])
+    inbound = await store.record_inbound(AC, "+15550000009", "+15557770000", "mo")
+    polled = await store.list_queued()
+    assert [r.sid for r in polled] == [r.sid for r in recs]
+    assert polled == recs
+    # Paging by the last seen sender_seq, with a limit.
+    first = await store.list_queued(0, limit=3)
+    rest = await store.list_queued(first[-1].sender_seq, limit=100)
+    assert [r.sid for r in first + rest] == [r.sid for r in recs]
+    assert await store.list_queued(recs[-1].sender_seq) == []
+    assert inbound.sid not in {r.sid for r in polled}
+    # Only status queued: a message that left the queue is not listed.
+    await store.mark_sending(recs[0].sid, "bind-1")
+    await store.cancel(recs[1].sid)
+    assert [r.sid for r in await store.list_queued()] == [r.sid for r in recs[2:]]
+    new = await store.accept(msg("new"))
+    assert [r.sid for r in await store.list_queued(recs[-1].sender_seq)] == [new.sid]
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"after_seq": -1}, "after_seq"),
+        ({"after_seq": 1.5}, "after_seq"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 10_001}, "limit"),
+        ({"limit": "5"}, "limit"),
+    ],
+)
+async def test_list_queued_bounds(store: Store, kw: dict[str, Any], field: str) -> None:
+    with pytest.raises(StoreError) as err:
+        await store.list_queued(**kw)
+    assert err.value.field == field
+
+
+async def test_queued_segments_counts_the_senders_queue(store: Store) -> None:
+    a, b = "+15557770001", "+15557770002"
+    assert await store.queued_segments(a) == 0
+    r1 = await store.accept(msg(from_=a, num_segments=3))
+    r2 = await store.accept(msg(from_=a, num_segments=2))
+    r3 = await store.accept(msg(from_=a))
+    await store.accept(msg(from_=b, num_segments=4))
+    await store.accept(msg(from_=a, account=OTHER, num_segments=5))  # same number, counted
+    assert await store.queued_segments(a) == 11
+    assert await store.queued_segments(b) == 4
+    await store.mark_sending(r1.sid, "bind-1")
+    assert await store.queued_segments(a) == 11  # sending still holds its place
+    await store.mark_sent(r1.sid, "901")
+    await store.cancel(r2.sid)
+    assert await store.queued_segments(a) == 6
+    await store.mark_failed(r3.sid, 30001, "queue overflow")
+    assert await store.queued_segments(a) == 5
+    with pytest.raises(StoreError) as err:
+        await store.queued_segments("+1" * 40)
+    assert err.value.field == "from_"
+
+
+# -- cancel, redact, delete ----------------------------------------------------------------
+
+
+async def test_cancel_a_queued_message(store: Store) -> None:
+    rec = await store.accept(msg(), at=T0)
+    canceled = await store.cancel(rec.sid, AC, at=T0 + 5)
+    assert canceled.status == "canceled" and canceled.date_updated == T0 + 5
+    assert canceled.error_code is None and canceled.date_sent is None
+    assert await store.get(rec.sid) == canceled
+    assert [h.status for h in await store.history(rec.sid)] == ["queued", "canceled"]
+    assert await store.cancel(rec.sid) == canceled  # a repeat changes nothing
+    with pytest.raises(MessageStateError, match="canceled -> sending") as err:
+        await store.mark_sending(rec.sid, "bind-1")  # a dispatcher that still held it
+    assert err.value.status == "canceled"
+
+
+@pytest.mark.parametrize("status", ["sending", "sent", "delivered", "failed"])
+async def test_cancel_refuses_a_message_on_its_way_naming_its_status(
+    store: Store, status: str
+) -> None:
+    rec = await store.accept(msg())
+    if status != "failed":
+        await store.mark_sending(rec.sid, "bind-1")
+    if status in ("sent", "delivered"):
+        await store.mark_sent(rec.sid, "77")
+    if status == "delivered":
+        await store.apply_receipt("77", "delivered")
+    if status == "failed":
+        await store.mark_failed(rec.sid, 30001, "queue overflow")
+    with pytest.raises(MessageStateError, match=status) as err:
+        await store.cancel(rec.sid, AC)
+    assert err.value.reason == "state" and err.value.status == status
+    assert isinstance(err.value, StoreError)
+    assert (await store.get(rec.sid)).status == status  # type: ignore[union-attr]
+
+
+async def test_another_account_cannot_cancel_redact_or_delete(store: Store) -> None:
+    rec = await store.accept(msg("secret"))
+    done = await sent_message(store, "555")
+    await store.apply_receipt("555", "delivered")
+    unknown = "SM" + "0" * 32
+    for sid, account in ((rec.sid, OTHER), (unknown, AC), (unknown, None)):
+        with pytest.raises(MessageNotFoundError) as err:
+            await store.cancel(sid, account)
+        assert err.value.reason == "not_found" and err.value.field == "sid"
+        with pytest.raises(MessageNotFoundError):
+            await store.redact(sid, account)
+    assert await store.delete(done.sid, OTHER) is False
+    assert await store.delete(unknown) is False
+    # Nothing changed: same text, same status, still there.
+    assert await store.get(rec.sid) == rec
+    assert (await store.get(done.sid)).status == "delivered"  # type: ignore[union-attr]
+    # A not-found error says nothing of the other account's message.
+    with pytest.raises(MessageNotFoundError) as err:
+        await store.cancel(rec.sid, OTHER)
+    assert "secret" not in str(err.value) and AC not in str(err.value)
+
+
+async def test_redact_empties_the_body_in_any_status(store: Store) -> None:
+    queued = await store.accept(msg("private one"), at=T0)
+    red = await store.redact(queued.sid, AC, at=T0 + 3)
+    assert red.body == "" and red.status == "queued" and red.date_updated == T0 + 3
+    assert msgspec_fields_except(red, queued, {"body", "date_updated"})
+    done = await sent_message(store, "556")
+    delivered = await store.apply_receipt("556", "delivered")
+    assert delivered is not None
+    red2 = await store.redact(done.sid, at=T0 + 9)
+    assert red2.body == "" and red2.status == "delivered"
+    assert msgspec_fields_except(red2, delivered, {"body", "date_updated"})
+    assert await store.get(done.sid) == red2
+    hist = await store.history(done.sid)
+    assert hist[-1] == ("delivered", T0 + 9, "body redacted")
+    assert (await store.redact(done.sid)).body == ""  # again: fine
+
+
+def msgspec_fields_except(a: MessageRecord, b: MessageRecord, skip: set[str]) -> bool:
+    """True when ``a`` and ``b`` agree on every field outside ``skip``."""
+    return all(getattr(a, f) == getattr(b, f) for f in a.__struct_fields__ if f not in skip)
+
+
+async def test_delete_removes_a_finished_message_and_everything_of_it(store: Store) -> None:
+    done = await sent_message(store, "0x1F")
+    await store.apply_receipt("31", "delivered")
+    keep = await sent_message(store, "0x20")
+    assert await store.delete(done.sid, AC) is True
+    assert await store.get(done.sid) is None
+    with pytest.raises(MessageNotFoundError):
+        await store.history(done.sid)
+    assert await store.apply_receipt("31", "delivered") is None  # its carrier ids went too
+    assert await store.delete(done.sid, AC) is False  # already gone
+    assert (await store.get(keep.sid)) == keep
+    page, _ = await store.list_messages(AC)
+    assert [r.sid for r in page] == [keep.sid]
+    # A canceled or failed message can be deleted too.
+    c = await store.accept(msg())
+    await store.cancel(c.sid)
+    assert await store.delete(c.sid) is True
+
+
+@pytest.mark.parametrize("status", ["queued", "sending"])
+async def test_delete_refuses_a_message_still_on_its_way(store: Store, status: str) -> None:
+    rec = await store.accept(msg())
+    if status == "sending":
+        await store.mark_sending(rec.sid, "bind-1")
+    with pytest.raises(MessageStateError, match=status) as err:
+        await store.delete(rec.sid, AC)
+    assert err.value.status == status and err.value.reason == "state"
+    assert (await store.get(rec.sid)).status == status  # type: ignore[union-attr]
+
+
+async def test_ids_are_never_given_twice_after_a_delete(open_store: Opener) -> None:
+    store = await open_store()
+    try:
+        a = await store.accept(msg("a"))
+        b = await store.accept(msg("b"))
+        await store.cancel(b.sid)
+        assert await store.delete(b.sid)  # the newest message
+        c = await store.accept(msg("c"))
+        assert c.sender_seq > b.sender_seq > a.sender_seq
+        await store.cancel(c.sid)
+        assert await store.delete(c.sid)
+    finally:
+        await store.close()
+    store = await open_store()  # also across a restart
+    try:
+        d = await store.accept(msg("d"))
+        assert d.sender_seq > c.sender_seq
+        assert [r.sid for r in await store.list_queued(c.sender_seq)] == [d.sid]
+    finally:
+        await store.close()
+
+
+async def test_date_sent_is_set_when_sent_and_kept_after(store: Store) -> None:
+    day = dt.datetime(2026, 11, 20, tzinfo=dt.UTC).timestamp()
+    sent = await sent_message(store, "700", at=day + 100)
+    assert sent.date_sent == day + 102
+    delivered = await store.apply_receipt("700", "delivered", at=day + 90000)
+    assert delivered is not None and delivered.date_sent == day + 102
+    later = await sent_message(store, "701", at=day + 86400)
+    failed = await store.mark_failed(later.sid, 30008, "unknown", at=day + 86500)
+    assert failed.date_sent == day + 86402
+    never = await store.accept(msg("never sent"), at=day)
+    assert (await store.cancel(never.sid)).date_sent is None
+    page, _ = await store.list_messages(AC, date_sent=dt.date(2026, 11, 20))
+    assert [r.sid for r in page] == [sent.sid]
+    page, _ = await store.list_messages(AC, date_sent_after=day + 200)
+    assert [r.sid for r in page] == [later.sid]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_queued_segments_agrees_with_the_messages_after_any_mix(
+    open_store: Opener, seed: int
+) -> None:
+    """Random work on a few senders: every status change that enters or leaves the queue,
+    restarts with messages in flight, both recovery policies.  The count must equal the
+    messages' sum."""
+
+    rng = random.Random(seed)
+    senders = ["+15557770001", "+15557770002", "+15557770003"]
+    policy = "at-least-once" if seed % 2 else "at-most-once"
+    store = await open_store(in_flight_policy=policy)
+    sids: list[str] = []
+    carrier = 1000
+
+    async def check() -> None:
+        recs = [await store.get(sid) for sid in sids]
+        for s in senders:
+            want = sum(
+                r.num_segments
+                for r in recs
+                if r is not None and r.from_ == s and r.status in ("queued", "sending")
+            )
+            assert await store.queued_segments(s) == want, (seed, s)
+
+    try:
+        for step in range(160):
+            op = rng.randrange(10)
+            if op <= 2 or not sids:
+                n = rng.randrange(1, 4)
+                batch = [
+                    msg(from_=rng.choice(senders), num_segments=rng.randrange(0, 5))
+                    for _ in range(n)
+                ]
+                if rng.random() < 0.1:
+                    batch[0].direction = "inbound"  # received: never in the queue
+                sids += [r.sid for r in await store.accept_many(batch)]
+                continue
+            sid = rng.choice(sids)
+            rec = await store.get(sid)
+            assert rec is not None
+            try:
+                if op == 3:
+                    await store.mark_sending(sid, "bind-1")
+                elif op == 4:
+                    carrier += 1
+                    ids = [str(carrier)] if rng.random() < 0.7 else [f"{carrier}a", f"{carrier}b"]
+                    await store.mark_sent(sid, ids)
+                elif op == 5 and rec.carrier_message_id:
+                    await store.apply_receipt(
+                        rec.carrier_message_id, rng.choice(["delivered", "undelivered", "failed"])
+                    )
+                elif op == 6:
+                    await store.mark_failed(sid, 30001, "queue overflow")
+                elif op == 7:
+                    await store.requeue(sid)
+                elif op == 8:
+                    await store.cancel(sid)
+            except StoreError:
+                pass  # an illegal change for this status: nothing changed
+            if step in (60, 120):  # a restart with some messages in flight
+                for r in await store.list_queued(limit=3):
+                    await store.mark_sending(r.sid, "bind-1")
+                await store.close()
+                store = await open_store(in_flight_policy=policy)
+                await store.recover()
+                await check()
+            if step % 20 == 0:
+                await check()
+        await check()
+    finally:
+        await store.close()

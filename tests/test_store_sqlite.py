@@ -15,6 +15,7 @@ import pytest
 
 from engine.errors import StoreError
 from engine.store import NewMessage, SqliteStore, _sqlite_writer
+from engine.store import _sqlite_sql as sql
 from engine.store._sqlite_writer import carrier_id_keys
 
 AC = "AC" + "5" * 32
@@ -65,14 +66,19 @@ async def test_a_version_1_file_is_upgraded(tmp_path: Path) -> None:
     rec = await store.accept(msg())
     await store.mark_sending(rec.sid, "bind-1")
     await store.mark_sent(rec.sid, "77")
+    waiting = await store.accept(msg(num_segments=3))
     await store.close()
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE parts")
+        conn.execute("DROP TABLE ids_used")
+        conn.execute("DROP TABLE sender_queue")
         conn.execute("PRAGMA user_version = 1")
     store = await SqliteStore.open(path, synchronous="OFF")
     try:
         got = await store.apply_receipt("77", "undelivered", 30003)
         assert got is not None and (got.sid, got.status) == (rec.sid, "undelivered")
+        # The sender's queue count is rebuilt from the messages at the upgrade.
+        assert await store.queued_segments(waiting.from_) == 3
         two = await store.accept(msg())
         await store.mark_sending(two.sid, "bind-1")
         await store.mark_sent(two.sid, ["81", "82"])
@@ -80,7 +86,7 @@ async def test_a_version_1_file_is_upgraded(tmp_path: Path) -> None:
     finally:
         await store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         plan = " ".join(
             str(r) for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM parts WHERE msg_id = 1")
         )
@@ -324,3 +330,26 @@ async def test_who_fsyncs_at_each_level(
         assert level == sqlite_level
     finally:
         await store.close()
+
+
+async def test_the_poll_and_the_queue_count_are_index_lookups(tmp_path: Path) -> None:
+    """list_queued must stay cheap when nothing is new: a range of the partial queue index,
+    never a scan of the table; queued_segments one primary-key read."""
+    path = tmp_path / "m.db"
+    store = await SqliteStore.open(path, synchronous="OFF")
+    try:
+        await store.accept_many([msg(str(i)) for i in range(50)])
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("ANALYZE")
+
+        def plan(stmt: str, params: tuple[object, ...]) -> str:
+            rows = raw.execute(f"EXPLAIN QUERY PLAN {stmt}", params).fetchall()
+            return " | ".join(str(r[-1]) for r in rows)
+
+        poll = plan(sql.SELECT_LIST_QUEUED, (10, 100))
+        assert "USING INDEX messages_pending (id>?)" in poll, poll
+        assert "TEMP B-TREE" not in poll, poll  # already in id order
+        count = plan(sql.SELECT_QUEUED_SEGMENTS, ("+15557770000",))
+        assert "SEARCH sender_queue USING PRIMARY KEY (from_=?)" in count, count

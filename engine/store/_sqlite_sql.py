@@ -2,8 +2,13 @@
 
 Why the hot table looks as it does (figures in bench/README.md, "Store"):
 
-- ``id INTEGER PRIMARY KEY`` is the rowid, given by the writer in acceptance order: rows
-  append at the end of the table, and ``id`` orders each sender's queue.
+- ``id INTEGER PRIMARY KEY`` is the rowid, given by the writer inside its transaction, under
+  SQLite's write lock: ``max(id)`` (and the floor in ``ids_used``) read once per group, then
+  each row's id is that plus its place in the group (:data:`INSERT_ACCEPT_ROWS`).  So ids
+  grow in commit order even with several processes writing the file, rows append at the
+  end of the table, and ``id`` orders each sender's queue.  ``ids_used`` keeps the highest
+  id ever deleted, so that deleting the newest message never lets its id be given again (a
+  poller that saw it would miss the next message).
 - The sid starts with the acceptance time in milliseconds (then 80 random bits), so its
   unique index grows at its right edge too: a random sid dirtied one index page per insert
   and cost about 4x the whole insert.
@@ -15,6 +20,13 @@ Why the hot table looks as it does (figures in bench/README.md, "Store"):
 - ``parts`` holds one row per submit_sm part of each attempt (also written at
   ``mark_sent``, read only by ``apply_receipt``): a multipart message's receipts are
   counted per part.  Schema version 2 added it; a version 1 file gets it at open.
+- ``sender_queue`` keeps, per sender, the sum of ``num_segments`` of its ``queued`` and
+  ``sending`` messages (Twilio 21611, across processes): the writer adds a group's
+  messages with one UPSERT per sender, and subtracts a message when a status change takes
+  it out of the queue (``Writer._update``).  A partial index on ``(from_, num_segments)``
+  did the same with one range read, but cost ~1 us per accepted row (about 10% of
+  ``accept()`` throughput); the counter costs a dict update per row.  Schema version 3
+  added it (filled from the messages at the upgrade) and ``ids_used``.
 - A NULL is never bound as a parameter: binding ``None`` costs ~0.6 us in the sqlite3
   module (it goes through the adapter lookup), more than a whole text value.  Columns that
   are NULL at accept are left out of the INSERT, and optional ones choose among prepared
@@ -25,9 +37,9 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
-UPGRADABLE_VERSIONS: Final = frozenset({0, 1, SCHEMA_VERSION})
+UPGRADABLE_VERSIONS: Final = frozenset({0, 1, 2, SCHEMA_VERSION})
 """Versions :data:`SCHEMA` brings to :data:`SCHEMA_VERSION` (its statements only add)."""
 
 COLUMNS: Final = (
@@ -92,6 +104,15 @@ SCHEMA: Final = (
         outcome TEXT,
         PRIMARY KEY (msg_id, attempt, part_index)
     ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS sender_queue (
+        from_ TEXT PRIMARY KEY,
+        segments INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    # One row (k = 0): the highest message id ever deleted (see the module docstring).
+    """CREATE TABLE IF NOT EXISTS ids_used (
+        k INTEGER PRIMARY KEY CHECK (k = 0),
+        id INTEGER NOT NULL
+    )""",
 )
 
 NUMBER_INDEXES: Final = (
@@ -109,13 +130,17 @@ def _insert(extra: tuple[str, ...]) -> str:
     return f"INSERT INTO messages ({', '.join([cols, *extra])}) VALUES ({', '.join('?' * n)})"
 
 
+INSERT_INBOUND: Final = _insert(("link",))
+
 INSERT_ACCEPT: Final = (
     _insert(()),
     _insert(("status_callback",)),
     _insert(("expires_at",)),
     _insert(("status_callback", "expires_at")),
+    INSERT_INBOUND,
 )
-"""Indexed by shape: bit 0 = status_callback given, bit 1 = expires_at given."""
+"""Indexed by shape: bit 0 = status_callback given, bit 1 = expires_at given; shape 4 is
+an inbound message (with its link).  Each row's first value is its id."""
 
 CHUNKS: Final = (256, 128, 64, 32, 16, 8, 4, 2, 1)
 """Rows per multi-row INSERT, largest first.  executemany steps once per row, and each step
@@ -128,21 +153,58 @@ SQLite's 32,766 parameters."""
 
 def _insert_rows(stmt: str, rows: int) -> str:
     head, _, one = stmt.partition(" VALUES ")
+    # "?1 + ?": parameter 1 is the group's id offset, bound once per statement; an
+    # unnumbered "?" takes the number after the largest so far, so each row's own values
+    # follow in order and its first one (its ticket) becomes id = offset + ticket.
+    one = one.replace("(?, ", "(?1 + ?, ", 1)
     return f"{head} VALUES {', '.join([one] * rows)}"
 
 
 INSERT_ACCEPT_ROWS: Final = tuple({n: _insert_rows(s, n) for n in CHUNKS} for s in INSERT_ACCEPT)
-"""Per shape: rows -> the INSERT of that many rows."""
+"""Per shape: rows -> the INSERT of that many rows.  Parameters: the id offset, then each
+row's values, the first being the row's ticket (see :class:`engine.store.sqlite.SqliteStore`)."""
 
-INSERT_INBOUND: Final = _insert(("link",))
+SELECT_ID_BASE: Final = (
+    "SELECT max(ifnull((SELECT max(id) FROM messages), 0), "
+    "ifnull((SELECT id FROM ids_used WHERE k = 0), 0))"
+)
+"""The highest id ever given (kept or deleted): the next group's ids start above it."""
+RAISE_ID_FLOOR: Final = (
+    "INSERT INTO ids_used (k, id) VALUES (0, ?) "
+    "ON CONFLICT (k) DO UPDATE SET id = max(id, excluded.id)"
+)
 
 SELECT_BY_SID: Final = f"SELECT {COLUMNS} FROM messages WHERE sid = ?"
 SELECT_BY_ID: Final = f"SELECT {COLUMNS} FROM messages WHERE id = ?"
 SELECT_STATE: Final = "SELECT id, status FROM messages WHERE sid = ?"
+SELECT_OWNER: Final = "SELECT id, status, account_sid FROM messages WHERE sid = ?"
 SELECT_HEAD: Final = "SELECT id, direction, date_created FROM messages WHERE sid = ?"
 SELECT_HISTORY: Final = "SELECT status, at, detail FROM history WHERE msg_id = ? ORDER BY rowid"
 SELECT_PAGE_ANCHOR: Final = "SELECT id FROM messages WHERE sid = ? AND account_sid = ?"
-SELECT_MAX_ID: Final = "SELECT max(id) FROM messages"
+SELECT_LIST_QUEUED: Final = (
+    f"SELECT {COLUMNS} FROM messages INDEXED BY messages_pending "
+    "WHERE status IN ('queued', 'sending') AND status = 'queued' AND id > ? ORDER BY id LIMIT ?"
+)
+"""The dispatcher's poll: a range of the partial index ``messages_pending`` (its WHERE is
+repeated word for word so that the index applies).  ``INDEXED BY``: the rowid range
+``id > ?`` looks as good to the planner, but it also steps over every newer message that
+already left the queue (sent by a dispatcher that learned of it in process, inbound)."""
+SELECT_QUEUED_SEGMENTS: Final = "SELECT segments FROM sender_queue WHERE from_ = ?"
+SUM_QUEUED_SEGMENTS: Final = (
+    "SELECT ifnull(sum(num_segments), 0) FROM messages "
+    "WHERE status IN ('queued', 'sending') AND from_ = ?"
+)
+"""What ``sender_queue`` holds for one sender, counted from the messages (for checks)."""
+JOIN_SENDER_QUEUE: Final = (
+    "INSERT INTO sender_queue (from_, segments) VALUES (?, ?) "
+    "ON CONFLICT (from_) DO UPDATE SET segments = segments + excluded.segments"
+)
+LEAVE_SENDER_QUEUE: Final = "UPDATE sender_queue SET segments = segments - ? WHERE from_ = ?"
+REBUILD_SENDER_QUEUE: Final = (
+    "INSERT OR REPLACE INTO sender_queue (from_, segments) "
+    "SELECT from_, sum(num_segments) FROM messages "
+    "WHERE status IN ('queued', 'sending') GROUP BY from_"
+)
 SELECT_QUEUED: Final = (
     f"SELECT {COLUMNS} FROM messages WHERE status IN ('queued', 'sending') ORDER BY id"
 )
@@ -180,11 +242,20 @@ UPDATE_QUEUED: Final = (
     f"UPDATE messages SET status = 'queued', date_updated = ? WHERE id = ? RETURNING {COLUMNS}"
 )
 UPDATE_RECEIPT: Final = (
-    "UPDATE messages SET status = ?, error_code = ?, error_message = ?, date_updated = ? "
-    f"WHERE id = ? RETURNING {COLUMNS}"
+    "UPDATE messages SET status = ?, error_code = ?, error_message = ?, date_updated = ?, "
+    f"date_sent = ifnull(date_sent, ?) WHERE id = ? RETURNING {COLUMNS}"
+)
+"""A receipt proves the message reached the carrier: one that overtook the submit_sm_resp
+(so ``mark_sent`` has not run) still gives it a ``date_sent``."""
+UPDATE_CANCELED: Final = (
+    f"UPDATE messages SET status = 'canceled', date_updated = ? WHERE id = ? RETURNING {COLUMNS}"
+)
+UPDATE_REDACT: Final = (
+    f"UPDATE messages SET body = '', date_updated = ? WHERE id = ? RETURNING {COLUMNS}"
 )
 SELECT_SENDING_IDS: Final = (
-    "SELECT id FROM messages WHERE status IN ('queued', 'sending') AND status = 'sending'"
+    "SELECT id, from_, num_segments FROM messages "
+    "WHERE status IN ('queued', 'sending') AND status = 'sending'"
 )
 RECOVER_REQUEUE: Final = (
     "UPDATE messages SET status = 'queued', possible_duplicate = 1, date_updated = ? WHERE id = ?"

@@ -20,6 +20,16 @@ refuses new work (what the WAL holds may not be on disk).
 An op that breaks a rule (unknown sid, illegal transition) fails alone and writes nothing;
 a database error rolls the whole group back and fails every op in it, so nothing is
 reported accepted that is not committed.
+
+Several processes may write the same file.  Message ids are given inside the transaction,
+after ``BEGIN IMMEDIATE`` took SQLite's write lock: the group's rows carry *tickets* (a
+per-process counter, in acceptance order) and the writer reads the highest id given so far
+once per group and binds ``offset = that + 1 - lowest ticket``; each row's id is
+``offset + ticket``.  So ids grow in commit order across processes (a reader never sees a
+gap that a later commit fills), and each waiter learns its offset with its answer.  When
+another process holds the write lock, ``BEGIN IMMEDIATE`` is retried every fraction of a
+millisecond (not SQLite's own busy handler, which sleeps 1, 2, 5 ... 100 ms and so lets a
+busy writer keep the lock between its groups) until ``busy_timeout`` runs out.
 """
 
 from __future__ import annotations
@@ -30,14 +40,24 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from itertools import chain
 from typing import Any
 
 from engine.errors import StoreError
 from engine.receipts import message_id_keys, normalize_message_id
 from engine.store import _sqlite_sql as sql
-from engine.store.base import IN_FLIGHT_ERROR_CODE, MessageRecord
-from engine.store.rules import check_transition, part_receipt_target, receipt_target
+from engine.store.base import (
+    IN_FLIGHT_ERROR_CODE,
+    MessageNotFoundError,
+    MessageRecord,
+    MessageStateError,
+)
+from engine.store.rules import (
+    check_transition,
+    part_receipt_target,
+    receipt_target,
+)
 
 __all__ = ["AcceptGroup", "Op", "Writer", "carrier_id_keys", "record_from_row"]
 
@@ -49,6 +69,21 @@ STOP = 3
 Op = tuple[int, Any, "asyncio.Future[Any] | None", "asyncio.AbstractEventLoop | None"]
 
 _IN_FLIGHT_MESSAGE = "in flight when the process stopped; outcome unknown"
+
+_ON_ITS_WAY = frozenset({"accepted", "queued", "sending"})
+_CANCELABLE = frozenset({"accepted", "queued"})
+_IN_QUEUE = frozenset({"queued", "sending"})  # counted in sender_queue
+
+# BEGIN IMMEDIATE retries while another connection holds the write lock: the first sleep,
+# and the longest (short, so that a waiting writer sees the lock free between another
+# busy writer's groups; each try costs a few microseconds).
+_BUSY_FIRST_SLEEP = 50e-6
+_BUSY_MAX_SLEEP = 500e-6
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def record_from_row(r: tuple[Any, ...]) -> MessageRecord:
@@ -90,18 +125,21 @@ def carrier_id_keys(carrier_id: str) -> tuple[str, set[str]]:
 class AcceptGroup:
     """The accepts one event loop made in one iteration: one op on the writer's queue.
 
-    ``rows`` holds the INSERT rows by shape (see :data:`_sqlite_sql.INSERT_ACCEPT`), ids
-    included; ``futures`` one future per waiting ``accept``/``accept_many`` call; ``extra``
-    the rows beyond one per future (``accept_many``).  The whole group is in one
-    transaction, so an ``accept_many`` is all or none.
+    ``rows`` holds the INSERT rows by shape (see :data:`_sqlite_sql.INSERT_ACCEPT`), each
+    starting with its ticket; ``first`` is the lowest ticket in the group; ``futures`` one
+    future per waiting ``accept``/``accept_many``/``record_inbound`` call, answered with
+    the id offset (id = offset + ticket); ``extra`` the rows beyond one per future
+    (``accept_many``).  The whole group is in one transaction, so an ``accept_many`` is all
+    or none.
     """
 
-    __slots__ = ("extra", "futures", "rows")
+    __slots__ = ("extra", "first", "futures", "rows")
 
-    def __init__(self) -> None:
-        self.rows: tuple[list[tuple[Any, ...]], ...] = ([], [], [], [])
-        self.futures: list[asyncio.Future[None]] = []
+    def __init__(self, first: int) -> None:
+        self.rows: tuple[list[tuple[Any, ...]], ...] = ([], [], [], [], [])
+        self.futures: list[asyncio.Future[int]] = []
         self.extra = 0
+        self.first = first
 
 
 def _resolve(items: list[tuple[Any, Any, BaseException | None]]) -> None:
@@ -130,6 +168,7 @@ class Writer(threading.Thread):
         cache_size_kib: int,
         wal_autocheckpoint: int,
         fsync_thread: bool = True,
+        busy_timeout: float = 30.0,
     ) -> None:
         super().__init__(name="smpp-engine-store-writer", daemon=True)
         self.queue: queue.SimpleQueue[Op] = queue.SimpleQueue()
@@ -146,11 +185,13 @@ class Writer(threading.Thread):
             f"PRAGMA cache_size = -{cache_size_kib}",
             "PRAGMA temp_store = MEMORY",
             f"PRAGMA wal_autocheckpoint = {wal_autocheckpoint}",
-            "PRAGMA busy_timeout = 5000",
+            f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}",
         )
+        self._busy_timeout = busy_timeout
         self._number_index = number_index
         self.conn: sqlite3.Connection | None = None
-        self.next_id = 1  # the first free message id at open; the store allocates from it
+        self.busy_waits = 0  # BEGIN IMMEDIATEs that found another connection writing
+        self.busy_wait_s = 0.0  # and the time they waited for it
         self.commits = 0  # transactions committed (groups); read by SqliteStore.stats
         self.ops = 0  # writes in them (each accept, accept_many and other call)
 
@@ -177,14 +218,19 @@ class Writer(threading.Thread):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in sql.UPGRADABLE_VERSIONS:
                 raise StoreError(f"path: schema version {version} is not {sql.SCHEMA_VERSION}")
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")  # SQLite's busy handler waits here, at open
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # under the lock
             for stmt in sql.SCHEMA:
                 conn.execute(stmt)
+            if version != sql.SCHEMA_VERSION:  # a new file, or one from before sender_queue
+                conn.execute(sql.REBUILD_SENDER_QUEUE)
             for stmt in sql.NUMBER_INDEXES if self._number_index else ():
                 conn.execute(stmt)
             conn.execute(f"PRAGMA user_version = {sql.SCHEMA_VERSION}")
             conn.execute("COMMIT")
-            self.next_id = (conn.execute(sql.SELECT_MAX_ID).fetchone()[0] or 0) + 1
+            # From here on BEGIN IMMEDIATE waits in _begin (module docstring).  Once the
+            # write lock is held, nothing else in WAL mode waits on another connection.
+            conn.execute("PRAGMA busy_timeout = 0")
         except BaseException:
             conn.close()
             raise
@@ -262,23 +308,29 @@ class Writer(threading.Thread):
         conn = self.conn
         assert conn is not None
         done: list[tuple[Op, Any, BaseException | None]] = []
-        pending: list[list[tuple[Any, ...]]] = [[], [], [], []]
+        pending: list[list[tuple[Any, ...]]] = [[], [], [], [], []]
         stop = False
         writes = 0
+        offset = 0
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
+            first = [op[1].first for op in batch if op[0] == ACCEPT]
+            if first:
+                # Under the write lock: no other process can give an id until COMMIT.
+                base = conn.execute(sql.SELECT_ID_BASE).fetchone()[0]
+                offset = base + 1 - min(first)
             for op in batch:
                 kind, payload = op[0], op[1]
                 if kind == ACCEPT:
                     for shape, rows in enumerate(payload.rows):
                         if rows:
                             pending[shape] += rows
-                    done.append((op, None, None))
+                    done.append((op, offset, None))
                     writes += len(payload.futures)
                     continue
                 writes += 1
                 if kind == CALL:
-                    self._flush(pending)  # a later op may touch a row accepted earlier
+                    self._flush(pending, offset)  # a later op may touch a row accepted earlier
                     handler, args = payload
                     try:
                         done.append((op, handler(self, *args), None))
@@ -287,7 +339,7 @@ class Writer(threading.Thread):
                 else:
                     stop = True
                     done.append((op, None, None))
-            self._flush(pending)
+            self._flush(pending, offset)
             conn.execute("COMMIT")
             self.commits += 1
             self.ops += writes
@@ -295,7 +347,6 @@ class Writer(threading.Thread):
             if conn.in_transaction:
                 # If even the rollback fails, SQLite rolls back when the connection closes
                 # or the next transaction starts; the waiters must be answered either way.
-                # The ids the group held stay unused (ids only need to grow).
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             err = f"database error, nothing in this group was written: {exc!r}"
@@ -306,9 +357,46 @@ class Writer(threading.Thread):
             self._answer(done)
         return stop
 
-    def _flush(self, pending: list[list[tuple[Any, ...]]]) -> None:
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, retried while another connection holds the write lock."""
         conn = self.conn
         assert conn is not None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        self.busy_waits += 1
+        start = time.monotonic()
+        deadline = start + self._busy_timeout
+        delay = _BUSY_FIRST_SLEEP
+        try:
+            while True:
+                time.sleep(delay)
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or time.monotonic() > deadline:
+                        raise
+                delay = min(delay * 2, _BUSY_MAX_SLEEP)
+        finally:
+            self.busy_wait_s += time.monotonic() - start
+
+    def _flush(self, pending: list[list[tuple[Any, ...]]], offset: int) -> None:
+        conn = self.conn
+        assert conn is not None
+        # The senders' queue counts, one UPSERT per sender per flush (an index on the queue
+        # by sender cost ~1 us per accepted row; this costs a dict update per row).
+        segments: dict[str, int] = {}
+        get = segments.get
+        for rows in pending[:4]:  # shape 4 is inbound: never queued
+            for r in rows:
+                if r[7] == "queued":  # else "received": an inbound message via accept()
+                    segments[r[4]] = get(r[4], 0) + r[8]
+        if segments:
+            conn.executemany(sql.JOIN_SENDER_QUEUE, segments.items())
         for shape, rows in enumerate(pending):
             if not rows:
                 continue
@@ -316,7 +404,7 @@ class Writer(threading.Thread):
             i, left = 0, len(rows)
             for size in sql.CHUNKS:
                 while left >= size:
-                    conn.execute(stmts[size], list(chain.from_iterable(rows[i : i + size])))
+                    conn.execute(stmts[size], [offset, *chain.from_iterable(rows[i : i + size])])
                     i += size
                     left -= size
             rows.clear()
@@ -352,16 +440,45 @@ class Writer(threading.Thread):
         assert self.conn is not None
         row = self.conn.execute(sql.SELECT_STATE, (sid,)).fetchone()
         if row is None:
-            raise StoreError(f"sid: no message {sid!r}", field="sid")
+            raise MessageNotFoundError(f"sid: no message {sid!r}", field="sid")
         return row[0], row[1]
+
+    def _owned(self, sid: str, account_sid: str | None) -> tuple[int, str] | None:
+        """(id, status) of ``sid`` when it exists and belongs to ``account_sid`` (None: any)."""
+        assert self.conn is not None
+        row = self.conn.execute(sql.SELECT_OWNER, (sid,)).fetchone()
+        if row is None or (account_sid is not None and row[2] != account_sid):
+            return None
+        return row[0], row[1]
+
+    def _owned_or_raise(self, sid: str, account_sid: str | None) -> tuple[int, str]:
+        found = self._owned(sid, account_sid)
+        if found is None:
+            # Another account's message is reported exactly like an unknown one.
+            raise MessageNotFoundError(f"sid: no message {sid!r}", field="sid")
+        return found
 
     def _by_id(self, msg_id: int) -> MessageRecord:
         assert self.conn is not None
         return record_from_row(self.conn.execute(sql.SELECT_BY_ID, (msg_id,)).fetchone())
 
-    def _update(self, stmt: str, params: tuple[Any, ...]) -> MessageRecord:
+    def _update(self, stmt: str, params: tuple[Any, ...], *, was: str) -> MessageRecord:
+        """Run an UPDATE ... RETURNING of one message that was ``was`` before it; keeps the
+        sender's queue count (``sender_queue``) when the message leaves the queue."""
         assert self.conn is not None
-        return record_from_row(self.conn.execute(stmt, params).fetchone())
+        rec = record_from_row(self.conn.execute(stmt, params).fetchone())
+        if was in _IN_QUEUE and rec.status not in _IN_QUEUE:
+            self.conn.execute(sql.LEAVE_SENDER_QUEUE, (rec.num_segments, rec.from_))
+        return rec
+
+    @staticmethod
+    def _transition(sid: str, status: str, new: str) -> bool:
+        """rules.check_transition, its refusal as a MessageStateError (the API and the
+        dispatcher tell it from a missing message by class or ``reason``)."""
+        try:
+            return check_transition(sid, status, new)
+        except StoreError as exc:
+            raise MessageStateError(str(exc), status=status) from None
 
     def _history(self, msg_id: int, status: str, at: float, detail: str | None) -> None:
         assert self.conn is not None
@@ -369,14 +486,14 @@ class Writer(threading.Thread):
 
     def mark_sending(self, sid: str, link: str, at: float) -> MessageRecord:
         msg_id, status = self._state(sid)
-        check_transition(sid, status, "sending")
+        self._transition(sid, status, "sending")
         self._history(msg_id, "sending", at, f"link {link}")
-        return self._update(sql.UPDATE_SENDING, (link, at, msg_id))
+        return self._update(sql.UPDATE_SENDING, (link, at, msg_id), was=status)
 
     def mark_sent(self, sid: str, carrier_ids: tuple[str, ...], at: float) -> MessageRecord:
         assert self.conn is not None
         msg_id, status = self._state(sid)
-        changed = check_transition(sid, status, "sent")
+        changed = self._transition(sid, status, "sent")
         rec = self._by_id(msg_id)
         # The parts of this attempt: a repeated id is a no-op, a new one is a further part
         # (dispatchers that record the parts one by one, as their submit_sm_resps come).
@@ -402,7 +519,7 @@ class Writer(threading.Thread):
             else f"carrier ids {', '.join(carrier_ids)} ({len(carrier_ids)} parts)"
         )
         self._history(msg_id, "sent", at, detail)
-        return self._update(sql.UPDATE_SENT, (first, at, at, msg_id))
+        return self._update(sql.UPDATE_SENT, (first, at, at, msg_id), was=status)
 
     def _index_carrier_id(self, msg_id: int, carrier_id: str, link: str | None) -> None:
         assert self.conn is not None
@@ -413,17 +530,17 @@ class Writer(threading.Thread):
 
     def mark_failed(self, sid: str, code: int, message: str, at: float) -> MessageRecord:
         msg_id, status = self._state(sid)
-        if not check_transition(sid, status, "failed"):
+        if not self._transition(sid, status, "failed"):
             return self._by_id(msg_id)
         self._history(msg_id, "failed", at, f"{code} {message}")
-        return self._update(sql.UPDATE_FAILED, (code, message, at, msg_id))
+        return self._update(sql.UPDATE_FAILED, (code, message, at, msg_id), was=status)
 
     def requeue(self, sid: str, detail: str | None, at: float) -> MessageRecord:
         msg_id, status = self._state(sid)
-        if not check_transition(sid, status, "queued"):
+        if not self._transition(sid, status, "queued"):
             return self._by_id(msg_id)
         self._history(msg_id, "queued", at, detail)
-        return self._update(sql.UPDATE_QUEUED, (at, msg_id))
+        return self._update(sql.UPDATE_QUEUED, (at, msg_id), was=status)
 
     def apply_receipt(
         self, carrier_id: str, status: str, code: int | None, link: str | None, at: float
@@ -448,7 +565,9 @@ class Writer(threading.Thread):
             return rec
         self._history(msg_id, target, at, f"receipt for carrier id {carrier_id}")
         err_message = None if code is None else f"carrier error {code}"
-        return self._update(sql.UPDATE_RECEIPT, (target, code, err_message, at, msg_id))
+        return self._update(
+            sql.UPDATE_RECEIPT, (target, code, err_message, at, at, msg_id), was=rec.status
+        )
 
     def _match_part(
         self, msg_id: int, canon: str, keys: set[str]
@@ -492,17 +611,57 @@ class Writer(threading.Thread):
             return rec
         self._history(msg_id, target, at, detail)
         err_message = None if code is None else f"carrier error {code}"
-        return self._update(sql.UPDATE_RECEIPT, (target, code, err_message, at, msg_id))
+        return self._update(
+            sql.UPDATE_RECEIPT, (target, code, err_message, at, at, msg_id), was=rec.status
+        )
 
-    def record_inbound(self, row: tuple[Any, ...]) -> None:
+    def cancel(self, sid: str, account_sid: str | None, at: float) -> MessageRecord:
+        msg_id, status = self._owned_or_raise(sid, account_sid)
+        if status == "canceled":
+            return self._by_id(msg_id)
+        if status not in _CANCELABLE:
+            raise MessageStateError(
+                f"{sid}: only a queued message can be canceled, this one is {status}",
+                status=status,
+            )
+        self._history(msg_id, "canceled", at, None)
+        return self._update(sql.UPDATE_CANCELED, (at, msg_id), was=status)
+
+    def redact(self, sid: str, account_sid: str | None, at: float) -> MessageRecord:
+        msg_id, status = self._owned_or_raise(sid, account_sid)
+        self._history(msg_id, status, at, "body redacted")
+        return self._update(sql.UPDATE_REDACT, (at, msg_id), was=status)
+
+    def delete(self, sid: str, account_sid: str | None) -> bool:
         assert self.conn is not None
-        self.conn.execute(sql.INSERT_INBOUND, row)
+        found = self._owned(sid, account_sid)
+        if found is None:
+            return False
+        msg_id, status = found
+        if status in _ON_ITS_WAY:
+            raise MessageStateError(
+                f"{sid}: a message that is {status} is still on its way and cannot be "
+                "deleted (cancel it first)",
+                status=status,
+            )
+        self._delete_ids([(msg_id,)])
+        return True
+
+    def _delete_ids(self, ids: list[tuple[int]]) -> None:
+        conn = self.conn
+        assert conn is not None
+        conn.executemany("DELETE FROM history WHERE msg_id = ?", ids)
+        conn.executemany("DELETE FROM carrier_ids WHERE msg_id = ?", ids)
+        conn.executemany("DELETE FROM parts WHERE msg_id = ?", ids)
+        conn.executemany("DELETE FROM messages WHERE id = ?", ids)
+        # The highest id ever given is never given again (see _sqlite_sql).
+        conn.execute(sql.RAISE_ID_FLOOR, (max(i for (i,) in ids),))
 
     def recover(self, policy: str, at: float) -> list[MessageRecord]:
         assert self.conn is not None
         conn = self.conn
-        in_flight = [r[0] for r in conn.execute(sql.SELECT_SENDING_IDS)]
-        for msg_id in in_flight:
+        in_flight = conn.execute(sql.SELECT_SENDING_IDS).fetchall()
+        for msg_id, from_, segments in in_flight:
             if policy == "at-least-once":
                 conn.execute(sql.RECOVER_REQUEUE, (at, msg_id))
                 self._history(msg_id, "queued", at, f"{_IN_FLIGHT_MESSAGE}: sent again")
@@ -510,6 +669,7 @@ class Writer(threading.Thread):
                 conn.execute(
                     sql.RECOVER_FAIL, (IN_FLIGHT_ERROR_CODE, _IN_FLIGHT_MESSAGE, at, msg_id)
                 )
+                conn.execute(sql.LEAVE_SENDER_QUEUE, (segments, from_))
                 self._history(msg_id, "failed", at, f"{IN_FLIGHT_ERROR_CODE} {_IN_FLIGHT_MESSAGE}")
         return [record_from_row(r) for r in conn.execute(sql.SELECT_QUEUED)]
 
@@ -518,15 +678,18 @@ class Writer(threading.Thread):
         conn = self.conn
         ids = [(r[0],) for r in conn.execute(sql.PURGE_SELECT, (older_than, limit))]
         if ids:
-            conn.executemany("DELETE FROM history WHERE msg_id = ?", ids)
-            conn.executemany("DELETE FROM carrier_ids WHERE msg_id = ?", ids)
-            conn.executemany("DELETE FROM parts WHERE msg_id = ?", ids)
-            conn.executemany("DELETE FROM messages WHERE id = ?", ids)
+            self._delete_ids(ids)
         return len(ids)
 
     def checkpoint(self) -> None:
+        """Truncate the WAL at close.  Another process using the file may hold it open or
+        be writing: then the WAL stays for it (or the last one to close) to checkpoint."""
         assert self.conn is not None
-        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
 
 
 class _Syncer(threading.Thread):

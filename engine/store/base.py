@@ -21,6 +21,8 @@ from typing import Final, Literal, NamedTuple
 
 import msgspec
 
+from engine.errors import StoreError
+
 __all__ = [
     "DIRECTIONS",
     "FINAL_STATUSES",
@@ -29,7 +31,9 @@ __all__ = [
     "Direction",
     "HistoryEntry",
     "InFlightPolicy",
+    "MessageNotFoundError",
     "MessageRecord",
+    "MessageStateError",
     "NewMessage",
     "Status",
     "Store",
@@ -76,6 +80,26 @@ SyncLevel = Literal["FULL", "NORMAL", "OFF"]
 """SQLite ``PRAGMA synchronous`` levels a store may be opened with (see docs/durability.md)."""
 
 
+class MessageNotFoundError(StoreError):
+    """No message with this sid, or it belongs to another account (the two are one case,
+    so that an account learns nothing of another's messages).  ``reason`` is
+    ``"not_found"``; the REST API answers 404 (Twilio 20404)."""
+
+    reason: Final = "not_found"
+
+
+class MessageStateError(StoreError):
+    """The message exists but its status does not allow the operation (cancel a message
+    that is already sending, delete one still on its way).  ``status`` is the status it
+    has; ``reason`` is ``"state"``."""
+
+    reason: Final = "state"
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class NewMessage(msgspec.Struct, kw_only=True):
     """A message to accept: what the API (or a TwiML reply) hands to :meth:`Store.accept`.
 
@@ -99,9 +123,13 @@ class MessageRecord(msgspec.Struct, kw_only=True):
     """One stored message, as the store returns it (Twilio's Message resource, typed).
 
     ``sender_seq`` is the store-wide acceptance order: a sender's messages sorted by it are
-    in the order they were accepted.  ``attempts`` counts :meth:`Store.mark_sending` calls.
-    ``possible_duplicate`` is set when the message was queued again after being in flight
-    at a crash (at-least-once): the carrier may already hold a copy.
+    in the order they were accepted.  It is given when the message commits, in commit
+    order, also when several processes share the store, so a reader never sees a larger
+    one commit before a smaller one: polling with "greater than the last seen" misses
+    nothing (:meth:`Store.list_queued`).  Ids are never given twice, even after a delete.
+    ``attempts`` counts :meth:`Store.mark_sending` calls.  ``possible_duplicate`` is set
+    when the message was queued again after being in flight at a crash (at-least-once):
+    the carrier may already hold a copy.
     """
 
     sid: str
@@ -149,8 +177,12 @@ class Store(abc.ABC):
     configured level) before the coroutine returns.
 
     Errors: :class:`~engine.errors.StoreError` for bad input (``field`` names it), unknown
-    sids, illegal status transitions and a closed store.  Cancelling a pending write does not
-    undo it: the write may still commit.
+    sids, illegal status transitions and a closed store.  Two subclasses let a caller tell
+    the cases apart: :class:`MessageNotFoundError` (``reason == "not_found"``: unknown sid,
+    or another account's) and :class:`MessageStateError` (``reason == "state"``: the
+    message's status does not allow it, including an illegal status change such as
+    ``canceled -> sending``; ``status`` says which it is).  Cancelling a pending
+    write does not undo it: the write may still commit.
     """
 
     @abc.abstractmethod
@@ -272,6 +304,46 @@ class Store(abc.ABC):
     async def purge(self, older_than: float) -> int:
         """Delete messages created before ``older_than`` that are past the carrier
         (any status but ``accepted``, ``queued`` and ``sending``); the number deleted."""
+
+    @abc.abstractmethod
+    async def list_queued(self, after_seq: int = 0, limit: int = 1000) -> list[MessageRecord]:
+        """Messages now ``queued`` with ``sender_seq > after_seq``, ascending by ``sender_seq``,
+        at most ``limit`` (1..10000): the dispatcher's poll for new messages, cheap when
+        nothing is new.  Pass the last ``sender_seq`` seen: ids are given in commit order,
+        so nothing committed later can have a smaller one.  A message requeued after an
+        attempt keeps its old ``sender_seq`` and is not seen again by such a poll (the
+        dispatcher that requeued it still holds it; :meth:`recover` returns it at start).
+        """
+
+    @abc.abstractmethod
+    async def queued_segments(self, from_: str) -> int:
+        """The sum of ``num_segments`` of the sender ``from_``'s ``queued`` and ``sending``
+        messages (across every process sharing the store): the queue-full check (Twilio
+        21611)."""
+
+    @abc.abstractmethod
+    async def cancel(
+        self, sid: str, account_sid: str | None = None, *, at: float | None = None
+    ) -> MessageRecord:
+        """``queued`` (or ``accepted``) -> ``canceled``; canceling a canceled message is a
+        no-op.  :class:`MessageNotFoundError` when ``sid`` is unknown or belongs to another
+        account than ``account_sid`` (None: any); :class:`MessageStateError` naming the
+        status otherwise (e.g. it is already ``sending``).  A dispatcher that still holds a
+        canceled message has its :meth:`mark_sending` refused (``canceled -> sending``)."""
+
+    @abc.abstractmethod
+    async def redact(
+        self, sid: str, account_sid: str | None = None, *, at: float | None = None
+    ) -> MessageRecord:
+        """Set the body to ``""`` (every other field kept), in any status; a history entry
+        notes it.  :class:`MessageNotFoundError` as for :meth:`cancel`."""
+
+    @abc.abstractmethod
+    async def delete(self, sid: str, account_sid: str | None = None) -> bool:
+        """Remove the message with its history, carrier ids and parts; False when ``sid`` is
+        unknown or another account's.  :class:`MessageStateError` while it is still on its
+        way (``accepted``, ``queued``, ``sending``): cancel it first.  Its id is never given
+        again."""
 
     @abc.abstractmethod
     async def close(self) -> None:

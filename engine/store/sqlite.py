@@ -20,8 +20,13 @@ Use::
 
 All writes go to one writer thread (:mod:`engine.store._sqlite_writer`) that commits every
 write waiting at that moment in one transaction.  Reads use a second connection on a reader
-thread; WAL lets them run while the writer commits.  One process owns a store file at a
-time (a second writer would wait on SQLite's lock).
+thread; WAL lets them run while the writer commits.
+
+Several processes on one machine may open the same file (HTTP workers accepting, one
+dispatcher polling :meth:`SqliteStore.list_queued`): message ids are given under SQLite's
+write lock, in commit order, and a writer that finds the lock taken retries until
+``busy_timeout``.  Only one process should call :meth:`SqliteStore.recover` (the one that
+owns the senders): it requeues every ``sending`` message.  See docs/durability.md.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from engine.store._sqlite_writer import (
 from engine.store.base import (
     HistoryEntry,
     InFlightPolicy,
+    MessageNotFoundError,
     MessageRecord,
     NewMessage,
     Store,
@@ -68,6 +74,7 @@ from engine.store.rules import (
 __all__ = ["SqliteStore"]
 
 _MAX_PAGE: Final = 1000  # Twilio's PageSize limit (error 20007)
+_MAX_POLL: Final = 10_000  # rows per list_queued call
 _PURGE_CHUNK: Final = 5000  # rows per purge transaction: accepts keep flowing in between
 _RECEIPT_STATUSES: Final = frozenset({"delivered", "undelivered", "failed", "sent"})
 _SID_LEN: Final = 34
@@ -81,8 +88,11 @@ overlapping)."""
 class _SidMaker:
     """Twilio-style sids: ``SM`` + 12 hex digits of the time in ms + 20 random hex digits.
 
-    The random part (80 bits) makes a sid unguessable; the time prefix makes the sid index
-    grow at its right edge (see _sqlite_sql).  Random bytes are drawn 1,024 sids at a time
+    The random part (80 bits) makes a sid unguessable, and unique across processes that
+    share the file (each draws its own from os.urandom; a collision would need two of 2**80
+    draws in the same millisecond to meet, and the unique index would refuse it rather than
+    mix two messages up); the time prefix makes the sid index grow at its right edge (see
+    _sqlite_sql).  Random bytes are drawn 1,024 sids at a time
     and the prefix is formatted once per millisecond (this runs once per accept).
     """
 
@@ -122,6 +132,8 @@ class SqliteStore(Store):
         fsync_thread: at ``FULL``, fsync the WAL on the store's syncer thread so that one
             group's fsync overlaps the next group's inserts (default); False leaves the
             fsync to SQLite, inside each commit (same guarantee, lower throughput).
+        busy_timeout: seconds a write waits for another process's write lock (and a read
+            for a file being recovered) before it fails.
 
     Opening blocks while the file is opened and the schema created: use :meth:`open` from a
     coroutine.  Call the store from one thread (one or more event loops in it); each
@@ -139,6 +151,7 @@ class SqliteStore(Store):
         cache_size_kib: int = 65536,
         wal_autocheckpoint: int = 4000,
         fsync_thread: bool = True,
+        busy_timeout: float = 30.0,
     ) -> None:
         if synchronous not in get_args(SyncLevel):
             raise StoreError(
@@ -156,6 +169,15 @@ class SqliteStore(Store):
         ):
             if type(value) is not int or value < low:
                 raise StoreError(f"{name}: expected an integer >= {low}, got {value!r}", field=name)
+        if (
+            type(busy_timeout) not in (int, float)
+            or not math.isfinite(busy_timeout)
+            or not 0 <= busy_timeout <= 3600
+        ):
+            raise StoreError(
+                f"busy_timeout: expected seconds in 0..3600, got {busy_timeout!r}",
+                field="busy_timeout",
+            )
         if type(fsync_thread) is not bool:
             raise StoreError(
                 f"fsync_thread: expected True or False, got {fsync_thread!r}", field="fsync_thread"
@@ -173,12 +195,14 @@ class SqliteStore(Store):
             cache_size_kib=cache_size_kib,
             wal_autocheckpoint=wal_autocheckpoint,
             fsync_thread=fsync_thread,
+            busy_timeout=float(busy_timeout),
         )
         self._put = self._writer.queue.put
         self._writer.open()
-        # Message ids are given here, on the callers' thread, in acceptance order; the
-        # ids of a group that fails stay unused.
-        self._next_id = self._writer.next_id
+        # Tickets are given here, on the callers' thread, in acceptance order; the writer
+        # turns them into ids under the write lock (id = ticket + the group's offset).
+        self._next_ticket = 1
+        self._busy_timeout_ms = round(busy_timeout * 1000)
         self._groups: dict[asyncio.AbstractEventLoop, AcceptGroup] = {}
         self._send_at = min(_SEND_AT, max_batch)
         self._reader_conn: sqlite3.Connection | None = None
@@ -192,8 +216,15 @@ class SqliteStore(Store):
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters since open: ``commits`` (group transactions) and ``writes`` in them."""
-        return {"commits": self._writer.commits, "writes": self._writer.ops}
+        """Counters since open: ``commits`` (group transactions), ``writes`` in them,
+        ``busy_waits`` (transactions that found another process holding the write lock) and
+        ``busy_wait_ms`` (the time they waited for it)."""
+        return {
+            "commits": self._writer.commits,
+            "writes": self._writer.ops,
+            "busy_waits": self._writer.busy_waits,
+            "busy_wait_ms": round(self._writer.busy_wait_s * 1000),
+        }
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -208,11 +239,12 @@ class SqliteStore(Store):
             raise StoreError(f"the store cannot write: {self._writer.failure}")
 
     def _add(self, group: AcceptGroup, m: NewMessage, at: float) -> MessageRecord:
-        """Check ``m``, give it an id and a sid, put its row in ``group``; its record."""
+        """Check ``m``, give it a ticket and a sid, put its row in ``group``; its record,
+        whose ``sender_seq`` is the ticket until the commit's offset is added."""
         # Runs once per accepted message on the event loop: kept to plain local work.
         check_new_message(m)
-        msg_id = self._next_id
-        self._next_id = msg_id + 1
+        msg_id = self._next_ticket
+        self._next_ticket = msg_id + 1
         sid = self._new_sid(at)
         account, direction, from_, to, body = m.account_sid, m.direction, m.from_, m.to, m.body
         segments, media, cb, vp = m.num_segments, m.num_media, m.status_callback, m.validity_period
@@ -254,7 +286,7 @@ class SqliteStore(Store):
         goes into one op on the writer's queue (one put, one wake-up of the writer)."""
         group = self._groups.get(loop)
         if group is None:
-            group = self._groups[loop] = AcceptGroup()
+            group = self._groups[loop] = AcceptGroup(self._next_ticket)
             loop.call_soon(self._send_group, loop)
         return group
 
@@ -282,7 +314,7 @@ class SqliteStore(Store):
         group.futures.append(fut)
         if len(group.futures) + group.extra >= self._send_at:
             self._send_group(loop)
-        await fut
+        rec.sender_seq += await fut  # the group's id offset, known after the commit
         return rec
 
     async def accept_many(
@@ -303,7 +335,9 @@ class SqliteStore(Store):
         group.extra += len(messages) - 1
         if len(group.futures) + group.extra >= self._send_at:
             self._send_group(loop)
-        await fut
+        offset = await fut
+        for rec in recs:
+            rec.sender_seq += offset
         return recs
 
     async def _call(self, handler: Any, *args: Any) -> Any:
@@ -336,26 +370,20 @@ class SqliteStore(Store):
         check_new_message(m)
         if link is not None:
             check_link(link)
+        self._check_open()
         at = _now(at)
+        loop = asyncio.get_running_loop()
+        group = self._group(loop)
         sid = self._new_sid(at)
-        msg_id = self._next_id
-        self._next_id = msg_id + 1
-        row = (
-            msg_id,
-            sid,
-            account_sid,
-            "inbound",
-            from_,
-            to,
-            body,
-            "received",
-            num_segments,
-            0,
-            at,
-            at,
-            link,
-        )
-        await self._call(Writer.record_inbound, row)
+        ticket = self._next_ticket
+        self._next_ticket = ticket + 1
+        row = (ticket, sid, account_sid, "inbound", from_, to, body, "received", num_segments)
+        group.rows[4].append((*row, 0, at, at, link))
+        fut = loop.create_future()
+        group.futures.append(fut)
+        if len(group.futures) + group.extra >= self._send_at:
+            self._send_group(loop)
+        offset = await fut
         return MessageRecord(
             sid=sid,
             account_sid=account_sid,
@@ -368,7 +396,7 @@ class SqliteStore(Store):
             link=link,
             date_created=at,
             date_updated=at,
-            sender_seq=msg_id,
+            sender_seq=ticket + offset,
         )
 
     async def mark_sending(self, sid: str, link: str, *, at: float | None = None) -> MessageRecord:
@@ -434,6 +462,25 @@ class SqliteStore(Store):
             if n < _PURGE_CHUNK:
                 return total
 
+    async def cancel(
+        self, sid: str, account_sid: str | None = None, *, at: float | None = None
+    ) -> MessageRecord:
+        check_text("sid", sid, _SID_LEN)
+        check_text("account_sid", account_sid, MAX_ACCOUNT_SID, optional=True)
+        return await self._call(Writer.cancel, sid, account_sid, _now(at))  # type: ignore[no-any-return]
+
+    async def redact(
+        self, sid: str, account_sid: str | None = None, *, at: float | None = None
+    ) -> MessageRecord:
+        check_text("sid", sid, _SID_LEN)
+        check_text("account_sid", account_sid, MAX_ACCOUNT_SID, optional=True)
+        return await self._call(Writer.redact, sid, account_sid, _now(at))  # type: ignore[no-any-return]
+
+    async def delete(self, sid: str, account_sid: str | None = None) -> bool:
+        check_text("sid", sid, _SID_LEN)
+        check_text("account_sid", account_sid, MAX_ACCOUNT_SID, optional=True)
+        return await self._call(Writer.delete, sid, account_sid)  # type: ignore[no-any-return]
+
     async def close(self) -> None:
         """Commit every pending write, checkpoint the WAL, close both connections."""
         if self._closed:
@@ -459,7 +506,7 @@ class SqliteStore(Store):
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA cache_size = -{self._cache_size_kib}")
             conn.execute("PRAGMA query_only = ON")
-            conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
             self._reader_conn = conn
         return conn
 
@@ -492,11 +539,32 @@ class SqliteStore(Store):
         conn = self._conn()
         head = conn.execute(sql.SELECT_HEAD, (sid,)).fetchone()
         if head is None:
-            raise StoreError(f"sid: no message {sid!r}", field="sid")
+            raise MessageNotFoundError(f"sid: no message {sid!r}", field="sid")
         msg_id, direction, created = head
         first = HistoryEntry("received" if direction == "inbound" else "queued", created)
         rows = conn.execute(sql.SELECT_HISTORY, (msg_id,)).fetchall()
         return [first, *(HistoryEntry(s, a, d) for s, a, d in rows)]
+
+    async def list_queued(self, after_seq: int = 0, limit: int = 1000) -> list[MessageRecord]:
+        if type(after_seq) is not int or after_seq < 0:
+            raise StoreError(
+                f"after_seq: expected an integer >= 0, got {after_seq!r}", field="after_seq"
+            )
+        if type(limit) is not int or not 1 <= limit <= _MAX_POLL:
+            raise StoreError(f"limit: expected 1..{_MAX_POLL}, got {limit!r}", field="limit")
+        return await self._read(self._list_queued, after_seq, limit)  # type: ignore[no-any-return]
+
+    def _list_queued(self, after_seq: int, limit: int) -> list[MessageRecord]:
+        rows = self._conn().execute(sql.SELECT_LIST_QUEUED, (after_seq, limit)).fetchall()
+        return [record_from_row(r) for r in rows]
+
+    async def queued_segments(self, from_: str) -> int:
+        check_text("from_", from_, MAX_NUMBER)
+        return await self._read(self._queued_segments, from_)  # type: ignore[no-any-return]
+
+    def _queued_segments(self, from_: str) -> int:
+        row = self._conn().execute(sql.SELECT_QUEUED_SEGMENTS, (from_,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     async def list_messages(
         self,
