@@ -121,7 +121,7 @@ async def test_sender_order_kept_through_carrier_throttling(tmp_path: Path) -> N
             sids.append(msg.sid)
 
         async def all_sent() -> bool:
-            return all(await _status(client, s) in ("sent", "delivered") for s in sids)
+            return all([await _status(client, s) in ("sent", "delivered") for s in sids])
 
         await eventually(all_sent, "every message sent after the throttles")
         accepted = [
@@ -133,30 +133,40 @@ async def test_sender_order_kept_through_carrier_throttling(tmp_path: Path) -> N
         assert gw.dispatcher is not None and gw.dispatcher.stats.throttled >= 1
 
 
-async def test_validity_period_runs_out_in_the_queue(tmp_path: Path) -> None:
-    async with running_gateway(tmp_path) as gw:
-        client = twilio_client(gw)
-        # A long code sends one segment a second: the third of these cannot leave within
-        # its one-second validity period.
-        sids = [
-            (
-                await asyncio.to_thread(
-                    client.messages.create,
-                    to=TO,
-                    from_="+14155550100",
-                    body=f"m{i}",
-                    validity_period=1,
-                )
-            ).sid
-            for i in range(3)
-        ]
+async def test_validity_period_runs_out_in_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The only carrier is unreachable: the message cannot leave within its one second.
+    monkeypatch.setenv("TEST_CARRIER_PASSWORD", "secret")
+    link = CarrierLinkConfig(
+        name="carrier-a",
+        host="127.0.0.1",
+        port=free_port(),
+        system_id="acme",
+        password_env="TEST_CARRIER_PASSWORD",
+    )
+    async with running_gateway(tmp_path, carriers=[link]) as gw:
+        assert gw.demo is not None
+        async with callback_sink({gw.demo.account_sid: gw.demo.auth_token}) as sink:
+            client = twilio_client(gw)
+            msg = await asyncio.to_thread(
+                client.messages.create,
+                to=TO,
+                from_="+14155550100",
+                body="late",
+                validity_period=1,
+                status_callback=sink.url(),
+            )
 
-        async def third_failed() -> bool:
-            return await _status(client, sids[2]) == "failed"
+            async def failed() -> bool:
+                return await _status(client, msg.sid) == "failed"
 
-        await eventually(third_failed, "the third message to expire")
-        fetched = await asyncio.to_thread(client.messages(sids[2]).fetch)
-        assert fetched.error_code == 30036
+            await eventually(failed, "the message to expire in the queue")
+            fetched = await asyncio.to_thread(client.messages(msg.sid).fetch)
+            assert fetched.error_code == 30036
+            await eventually(lambda: "failed" in sink.statuses(msg.sid), "failed callback")
+            cb = next(f for f in sink.received if f["MessageStatus"] == "failed")
+            assert cb["ErrorCode"] == "30036"
 
 
 async def test_carrier_down_at_accept_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
