@@ -145,6 +145,11 @@ class Pacer:
             return tier_rate(key)  # raises the clear error
         return self.tier_rates[classify_sender(key)]
 
+    def rate_for(self, key: Hashable) -> float:
+        """The segments per second `key` gets when it has no rate of its own: its tier's
+        rate here (TypeError/ValueError for a key that has no tier)."""
+        return self._rate_for(key)
+
     def push(
         self,
         key: Hashable,
