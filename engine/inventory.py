@@ -630,7 +630,7 @@ def record_for(
         rate_center = _rate_center(locality)
     return InventoryNumber(
         phone_number=number,
-        number_type=kind,  # type: ignore[arg-type]  # checked against NUMBER_TYPES above
+        number_type=kind,
         iso_country=iso,
         region=(region.upper() if region and nanp else region) or facts.region,
         locality=locality,

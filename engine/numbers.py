@@ -155,16 +155,24 @@ def normalize_e164(text: str, *, field: str = "PhoneNumber", default_region: str
 
 def split_e164(number: str) -> tuple[str, str]:
     """(country calling code, national significant number) of an E.164 number, e.g.
-    ``("1", "4155550100")``; a short code is ``("", digits)``.  Raises :class:`NumberError`."""
+    ``("1", "4155550100")``; a short code is ``("", digits)``.  Raises :class:`NumberError`.
+
+    Country calling codes are prefix-free (ITU-T E.164 §6), so the first 1 to 3 digits
+    that are one name it; this does not validate the rest (see :func:`normalize_e164`)."""
     if is_short_code(number):
         return "", number
-    if not (number.startswith("+") and number[1:].isascii() and number[1:].isdigit()):
+    digits = number[1:]
+    if not (number.startswith("+") and digits.isascii() and digits.isdigit()):
         raise NumberError(f"{number!r} is not in E.164 form (+ and digits)", field="phone_number")
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        raise NumberError(f"{number!r} has no known country code", field="phone_number") from None
-    return str(parsed.country_code), phonenumbers.national_significant_number(parsed)
+    if len(digits) > 15:
+        raise NumberError(f"{number!r} has more than 15 digits", field="phone_number")
+    for n in (1, 2, 3):
+        if int(digits[:n]) in _COUNTRY_CODES and len(digits) > n:
+            return digits[:n], digits[n:]
+    raise NumberError(f"{number!r} has no known country code", field="phone_number")
+
+
+_COUNTRY_CODES: Final = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 
 
 def _type_of(parsed: phonenumbers.PhoneNumber) -> NumberType | None:

@@ -1,0 +1,642 @@
+"""The search index over available numbers (pure: no I/O, no clock; the store feeds it).
+
+It answers Twilio's ``AvailablePhoneNumbers`` search (``../shared/reference/twilio-compat.md``
+§4.1): by country and type, ``AreaCode``, ``Contains`` (keypad letters, ``*``, ``%``, ``+``
+and ``$``), ``InRegion``, ``InLocality``, ``InPostalCode``, ``InRateCenter``, ``InLata``,
+``SmsEnabled``/``MmsEnabled``/``VoiceEnabled`` and ``PageSize``.  A number is taken out when
+it is provisioned (:meth:`NumberIndex.remove`) and put back when it is released
+(:meth:`NumberIndex.add`), both in constant time for a number the index has seen.
+
+Results come in number order; for a ``Contains`` with letters, ranked first (the word at the
+end of the number, then right after the area code, then anywhere: :mod:`engine.vanity`).
+
+How it is fast (one million numbers, well under 20 ms per search): numbers are kept per
+(country, type) *shard*, and in a shard per *bucket* of the first three NSN digits (the area
+code in North America), sorted.  Each bucket also keeps its numbers as one ``bytearray`` of
+fixed-width records (``\\n`` + digits, padded with ``\\n``), so a ``Contains`` pattern
+becomes one regular expression that ``re`` runs over the bucket in C, and a record's index is
+the match offset divided by the width.  A pattern with four or more literal digits in a row
+is looked up instead in a posting list of every 4-digit substring (about 700 entries per
+substring at a million numbers), then checked.  Provisioned numbers stay in these structures
+and are skipped by a per-number ``alive`` flag; buckets remember which regions, localities,
+postal codes, rate centers, LATAs and capability sets they hold, so filters skip whole
+buckets.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from typing import Final, NamedTuple
+
+import msgspec
+
+from engine.inventory import InventoryNumber
+from engine.numbers import NumberError, NumberType, split_e164
+from engine.vanity import (
+    RANK_BURIED,
+    RANK_END,
+    RANK_SUBSCRIBER_START,
+    ContainsPattern,
+    NsnPattern,
+    parse_contains,
+    subscriber_offset,
+)
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "TWILIO_TYPES",
+    "NumberIndex",
+    "SearchQuery",
+    "query_from_params",
+]
+
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_PAGE_SIZE: Final = 1000
+MAX_FILTER: Final = 64  # longest InRegion/InLocality/... value
+GRAM: Final = 4  # digits per posting-list key
+_SCAN_LIMIT: Final = 40_000  # fewer candidate records than this: scan blobs, not postings
+
+# The type segment of the REST path to our number types.
+TWILIO_TYPES: Final[dict[str, NumberType]] = {
+    "Local": "local",
+    "TollFree": "toll-free",
+    "Mobile": "mobile",
+}
+
+
+class SearchQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """One search.  ``iso_country`` is ISO 3166 alpha-2; ``area_code`` a prefix of the
+    national number (US and Canada: the 3-digit area code); ``contains`` a parsed pattern
+    (:func:`engine.vanity.parse_contains`); ``in_*`` match case-insensitively and exactly;
+    ``*_enabled`` None means either; ``limit`` is Twilio's ``PageSize``."""
+
+    iso_country: str
+    number_type: NumberType
+    area_code: str | None = None
+    contains: ContainsPattern | None = None
+    in_region: str | None = None
+    in_locality: str | None = None
+    in_postal_code: str | None = None
+    in_rate_center: str | None = None
+    in_lata: str | None = None
+    sms_enabled: bool | None = None
+    mms_enabled: bool | None = None
+    voice_enabled: bool | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+
+
+def _bool_param(params: Mapping[str, str], name: str) -> bool | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    v = value.strip().lower()
+    if v == "true":
+        return True
+    if v == "false":
+        return False
+    raise NumberError(f"{value[:20]!r} is not true or false", field=name)
+
+
+def _text_param(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    if value is None or not value.strip():
+        return None
+    if len(value) > MAX_FILTER:
+        raise NumberError(f"is longer than {MAX_FILTER} characters", field=name)
+    return value.strip()
+
+
+def query_from_params(
+    iso_country: str, type_segment: str, params: Mapping[str, str]
+) -> SearchQuery:
+    """A :class:`SearchQuery` from the path (``US``, ``Local``) and query parameters of
+    ``AvailablePhoneNumbers/{Country}/{Type}.json``.  Parameters Twilio defines that change
+    nothing here (``ExcludeAllAddressRequired``, ``Beta``, ``Page``...) and unknown ones are
+    ignored.  Raises :class:`NumberError` whose ``field`` is the parameter."""
+    country = iso_country.upper()
+    if not (len(country) == 2 and country.isascii() and country.isalpha()):
+        raise NumberError(f"{iso_country[:8]!r} is not a 2-letter country code", field="Country")
+    kind = TWILIO_TYPES.get(type_segment)
+    if kind is None:
+        raise NumberError(
+            f"{type_segment[:20]!r} is not one of {', '.join(TWILIO_TYPES)}", field="Type"
+        )
+    area = _text_param(params, "AreaCode")
+    if area is not None:
+        nanp = country in ("US", "CA")
+        if not area.isascii() or not area.isdigit() or (nanp and len(area) != 3) or len(area) > 6:
+            raise NumberError(
+                f"{area!r} is not a valid area code"
+                + (" (3 digits in the US and Canada)" if nanp else ""),
+                field="AreaCode",
+            )
+    contains = params.get("Contains")
+    page = params.get("PageSize")
+    limit = DEFAULT_PAGE_SIZE
+    if page not in (None, ""):
+        assert page is not None
+        if not (page.isascii() and page.isdigit() and 1 <= int(page[:6]) <= MAX_PAGE_SIZE):
+            raise NumberError(f"must be 1 to {MAX_PAGE_SIZE}", field="PageSize")
+        limit = int(page)
+    return SearchQuery(
+        iso_country=country,
+        number_type=kind,
+        area_code=area,
+        contains=parse_contains(contains) if contains not in (None, "") else None,
+        in_region=_text_param(params, "InRegion"),
+        in_locality=_text_param(params, "InLocality"),
+        in_postal_code=_text_param(params, "InPostalCode"),
+        in_rate_center=_text_param(params, "InRateCenter"),
+        in_lata=_text_param(params, "InLata"),
+        sms_enabled=_bool_param(params, "SmsEnabled"),
+        mms_enabled=_bool_param(params, "MmsEnabled"),
+        voice_enabled=_bool_param(params, "VoiceEnabled"),
+        limit=limit,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The index
+# ---------------------------------------------------------------------------------------------
+
+
+def _caps(r: InventoryNumber) -> int:
+    return (1 if r.sms else 0) | (2 if r.mms else 0) | (4 if r.voice else 0)
+
+
+def _fold(value: str | None) -> str:
+    return value.casefold() if value else ""
+
+
+class _Bucket:
+    """The numbers of one shard whose NSN starts with ``key``, sorted by NSN."""
+
+    __slots__ = (
+        "blob",
+        "caps",
+        "key",
+        "latas",
+        "localities",
+        "nsns",
+        "postals",
+        "rate_centers",
+        "regions",
+        "seen",
+        "slots",
+        "width",
+    )
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.nsns: list[str] = []
+        self.slots = array("I")
+        self.width = 0
+        self.blob = bytearray()
+        self.regions: set[str] = set()
+        self.localities: set[str] = set()
+        self.postals: set[str] = set()
+        self.rate_centers: set[str] = set()
+        self.latas: set[str] = set()
+        self.caps: set[int] = set()
+        self.seen: set[tuple[object, ...]] = set()
+
+    def _record(self, nsn: str) -> bytes:
+        return b"\n" + nsn.encode() + b"\n" * (self.width - 1 - len(nsn))
+
+    def note(self, r: InventoryNumber) -> None:
+        """Remember the record's filterable values (sets only grow: they prune, no more)."""
+        values = (r.region, r.locality, r.postal_code, r.rate_center, r.lata, _caps(r))
+        if values in self.seen:
+            return
+        self.seen.add(values)
+        self.regions.add(_fold(r.region))
+        self.localities.add(_fold(r.locality))
+        self.postals.add(_fold(r.postal_code))
+        self.rate_centers.add(_fold(r.rate_center))
+        self.latas.add(_fold(r.lata))
+        self.caps.add(_caps(r))
+
+    def fill(self, items: list[tuple[str, int]]) -> None:
+        """Build an empty bucket from (nsn, slot) pairs in one go."""
+        items.sort()
+        self.nsns = [n for n, _ in items]
+        self.slots = array("I", [s for _, s in items])
+        self.width = max(len(n) for n in self.nsns) + 2
+        self.blob = bytearray(b"".join(self._record(n) for n in self.nsns))
+
+    def insert(self, nsn: str, slot: int) -> None:
+        """Add one number in its sorted place."""
+        if len(nsn) + 2 > self.width:
+            self.fill([*zip(self.nsns, self.slots, strict=True), (nsn, slot)])
+            return
+        i = bisect_left(self.nsns, nsn)
+        self.nsns.insert(i, nsn)
+        self.slots.insert(i, slot)
+        self.blob[i * self.width : i * self.width] = self._record(nsn)
+
+
+class _Shard:
+    """The numbers of one (country, type)."""
+
+    def __init__(self, key: tuple[str, str], country_code: str) -> None:
+        self.key = key
+        self.cc = country_code
+        self.sub = subscriber_offset(country_code)
+        self.records: list[InventoryNumber] = []
+        self.nsns: list[str] = []
+        self.alive = bytearray()
+        self.available = 0
+        self.buckets: dict[str, _Bucket] = {}
+        self.order: list[_Bucket] = []  # buckets by key
+        # posting lists of every 4-digit substring: slot << 4 | position
+        self.grams: list[array[int]] = [array("I") for _ in range(10**GRAM)]
+
+    def new_slot(self, r: InventoryNumber, nsn: str) -> int:
+        slot = len(self.records)
+        self.records.append(r)
+        self.nsns.append(nsn)
+        self.alive.append(1)
+        self.available += 1
+        grams = self.grams
+        base = slot << 4  # an NSN has at most 15 digits: the position fits 4 bits
+        for p in range(len(nsn) - GRAM + 1):
+            grams[int(nsn[p : p + GRAM])].append(base | p)
+        return slot
+
+    def bucket(self, key: str) -> _Bucket:
+        b = self.buckets.get(key)
+        if b is None:
+            b = self.buckets[key] = _Bucket(key)
+            self.order = [self.buckets[k] for k in sorted(self.buckets)]
+        return b
+
+
+class _Plan(NamedTuple):
+    """A query resolved against one shard."""
+
+    area: str
+    form: NsnPattern | None
+    ranked: bool
+    check: Callable[[InventoryNumber], bool] | None
+    limit: int
+
+
+@lru_cache(maxsize=256)
+def _blob_regex(body: str, start: bool, end: bool) -> re.Pattern[bytes]:
+    text = ("\n" if start else "") + body.replace("*", "[0-9]") + ("\n" if end else "")
+    return re.compile(text.encode())
+
+
+@lru_cache(maxsize=256)
+def _nsn_regex(prefix: int, body: str) -> re.Pattern[str]:
+    return re.compile(("[0-9]" * prefix) + body.replace("*", "[0-9]"))
+
+
+class NumberIndex:
+    """The available numbers, searchable.  Not thread-safe: one event loop owns it.
+
+    ``NumberIndex(records)`` builds it (a million records in a few seconds);
+    :meth:`add` puts a number (back) in, :meth:`remove` takes one out, :meth:`search`
+    answers a :class:`SearchQuery`."""
+
+    def __init__(self, numbers: Iterable[InventoryNumber] = ()) -> None:
+        self._shards: dict[tuple[str, str], _Shard] = {}
+        self._where: dict[str, tuple[_Shard, int]] = {}
+        self.add_many(numbers)
+
+    # -- changes --------------------------------------------------------------------------
+
+    def _shard_for(self, r: InventoryNumber, cc: str) -> _Shard:
+        key = (r.iso_country.upper(), r.number_type)
+        shard = self._shards.get(key)
+        if shard is None:
+            shard = self._shards[key] = _Shard(key, cc)
+        return shard
+
+    def add_many(self, numbers: Iterable[InventoryNumber]) -> int:
+        """Make every record available (new ones, released ones, or a new version of an
+        available one); returns how many were not available before.  Raises
+        :class:`NumberError` for a record whose number is not E.164 or a short code."""
+        fresh: dict[tuple[int, str], list[tuple[str, int]]] = {}
+        shard_of: dict[int, _Shard] = {}
+        added = 0
+        for r in numbers:
+            where = self._where.get(r.phone_number)
+            if where is not None:
+                added += self._revive(r, *where)
+                continue
+            cc, nsn = split_e164(r.phone_number)
+            shard = self._shard_for(r, cc)
+            slot = shard.new_slot(r, nsn)
+            self._where[r.phone_number] = (shard, slot)
+            key = nsn[:3]
+            bucket = shard.bucket(key)
+            bucket.note(r)
+            if bucket.nsns:
+                bucket.insert(nsn, slot)
+            else:
+                shard_of[id(shard)] = shard
+                fresh.setdefault((id(shard), key), []).append((nsn, slot))
+            added += 1
+        for (sid, key), items in fresh.items():
+            shard_of[sid].buckets[key].fill(items)
+        return added
+
+    def _revive(self, r: InventoryNumber, shard: _Shard, slot: int) -> int:
+        if (r.iso_country.upper(), r.number_type) != shard.key:
+            # a new type or country for a known number: take the old entry out for good
+            # and index the record afresh
+            self._drop(r.phone_number)
+            return self.add_many([r])
+        shard.records[slot] = r
+        shard.buckets[shard.nsns[slot][:3]].note(r)
+        if shard.alive[slot]:
+            return 0
+        shard.alive[slot] = 1
+        shard.available += 1
+        return 1
+
+    def _drop(self, phone_number: str) -> None:
+        shard, slot = self._where.pop(phone_number)
+        if shard.alive[slot]:
+            shard.available -= 1
+        shard.alive[slot] = 0
+        # the slot stays dead (and unreachable through _where) for ever
+
+    def add(self, number: InventoryNumber) -> bool:
+        """Make ``number`` available (imported or released).  True if it was not."""
+        return self.add_many([number]) == 1
+
+    def remove(self, phone_number: str) -> InventoryNumber | None:
+        """Take a number out of the search (it was provisioned): its record, or None when it
+        was not available."""
+        where = self._where.get(phone_number)
+        if where is None:
+            return None
+        shard, slot = where
+        if not shard.alive[slot]:
+            return None
+        shard.alive[slot] = 0
+        shard.available -= 1
+        return shard.records[slot]
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, phone_number: str) -> InventoryNumber | None:
+        """The record of an available number, or None."""
+        where = self._where.get(phone_number)
+        if where is None or not where[0].alive[where[1]]:
+            return None
+        return where[0].records[where[1]]
+
+    def __contains__(self, phone_number: object) -> bool:
+        return isinstance(phone_number, str) and self.get(phone_number) is not None
+
+    def __len__(self) -> int:
+        return sum(s.available for s in self._shards.values())
+
+    def countries(self) -> dict[str, dict[str, int]]:
+        """Available numbers by country and type: ``{"US": {"local": 35000, ...}, ...}``
+        (countries and types with none are left out)."""
+        out: dict[str, dict[str, int]] = {}
+        for (iso, kind), shard in sorted(self._shards.items()):
+            if shard.available:
+                out.setdefault(iso, {})[kind] = shard.available
+        return out
+
+    def search(self, query: SearchQuery) -> list[InventoryNumber]:
+        """The available numbers that match ``query``: at most ``query.limit``, in number
+        order, ranked first when ``query.contains`` has letters."""
+        shard = self._shards.get((query.iso_country.upper(), query.number_type))
+        if shard is None or query.limit <= 0:
+            return []
+        form: NsnPattern | None = None
+        if query.contains is not None:
+            form = query.contains.for_country(shard.cc)
+            if form is None:
+                return []
+            if form.matches_all:
+                form = None
+        plan = _Plan(
+            area=query.area_code or "",
+            form=form,
+            ranked=form is not None and query.contains is not None and query.contains.has_letters,
+            check=_predicate(query),
+            limit=min(query.limit, MAX_PAGE_SIZE),
+        )
+        buckets = _buckets(shard, query, form)
+        if form is None:
+            slots = _scan_plain(shard, buckets, plan)
+        else:
+            run_at, run = form.literal_run()
+            if len(run) >= GRAM and sum(len(b.nsns) for b in buckets) > _SCAN_LIMIT:
+                slots = _lookup_grams(shard, plan, form, run_at, run)
+            else:
+                slots = _scan_blobs(shard, buckets, plan, form)
+        return [shard.records[s] for s in slots]
+
+
+def _predicate(q: SearchQuery) -> Callable[[InventoryNumber], bool] | None:
+    """A check of the record-level filters, or None when there are none."""
+    texts = [
+        (attr, value.casefold())
+        for attr, value in (
+            ("region", q.in_region),
+            ("locality", q.in_locality),
+            ("postal_code", q.in_postal_code),
+            ("rate_center", q.in_rate_center),
+            ("lata", q.in_lata),
+        )
+        if value is not None
+    ]
+    flags = [
+        (attr, value)
+        for attr, value in (
+            ("sms", q.sms_enabled),
+            ("mms", q.mms_enabled),
+            ("voice", q.voice_enabled),
+        )
+        if value is not None
+    ]
+    if not texts and not flags:
+        return None
+
+    def check(r: InventoryNumber) -> bool:
+        for attr, want in texts:
+            got = getattr(r, attr)
+            if got is None or got.casefold() != want:
+                return False
+        return all(getattr(r, attr) is want for attr, want in flags)
+
+    return check
+
+
+def _buckets(shard: _Shard, q: SearchQuery, form: NsnPattern | None) -> list[_Bucket]:
+    """The buckets that can hold a match, in key order."""
+    area = q.area_code or ""
+    head = form.body[:3] if form is not None and form.start else ""
+    wants = [
+        (attr, value.casefold())
+        for attr, value in (
+            ("regions", q.in_region),
+            ("localities", q.in_locality),
+            ("postals", q.in_postal_code),
+            ("rate_centers", q.in_rate_center),
+            ("latas", q.in_lata),
+        )
+        if value is not None
+    ]
+    need = (1 if q.sms_enabled else 0) | (2 if q.mms_enabled else 0) | (4 if q.voice_enabled else 0)
+    refuse = (
+        (1 if q.sms_enabled is False else 0)
+        | (2 if q.mms_enabled is False else 0)
+        | (4 if q.voice_enabled is False else 0)
+    )
+    out: list[_Bucket] = []
+    for b in shard.order:
+        key = b.key
+        if area and not (key.startswith(area) if len(area) <= len(key) else area.startswith(key)):
+            continue
+        if head and any(h != "*" and h != k for h, k in zip(head, key, strict=False)):
+            continue
+        if any(want not in getattr(b, attr) for attr, want in wants):
+            continue
+        if (need or refuse) and not any(c & need == need and not c & refuse for c in b.caps):
+            continue
+        out.append(b)
+    return out
+
+
+def _ok(shard: _Shard, slot: int, plan: _Plan) -> bool:
+    if not shard.alive[slot]:
+        return False
+    if plan.area and not shard.nsns[slot].startswith(plan.area):
+        return False
+    return plan.check is None or plan.check(shard.records[slot])
+
+
+def _scan_plain(shard: _Shard, buckets: list[_Bucket], plan: _Plan) -> list[int]:
+    """No pattern: the first ``limit`` numbers that pass the filters."""
+    out: list[int] = []
+    alive = shard.alive
+    for b in buckets:
+        for slot in b.slots:
+            if alive[slot] and _ok(shard, slot, plan):
+                out.append(slot)
+                if len(out) == plan.limit:
+                    return out
+    return out
+
+
+def _scan_blobs(shard: _Shard, buckets: list[_Bucket], plan: _Plan, form: NsnPattern) -> list[int]:
+    """A pattern run over the buckets' record blobs (``re`` in C)."""
+    limit = plan.limit
+    if not plan.ranked or form.end:
+        rx = _blob_regex(form.body, form.start, form.end)
+        return _collect(shard, buckets, plan, rx, limit, None)
+    # ranked: the word at the end first, then right after the area code, then anywhere
+    at_end = _collect(shard, buckets, plan, _blob_regex(form.body, form.start, True), limit, None)
+    if len(at_end) >= limit:
+        return at_end
+    taken = set(at_end)
+    sub = shard.sub
+    sub_rx = _nsn_regex(sub, form.body) if sub is not None and not form.start else None
+    first: list[int] = []
+    rest: list[int] = []
+    rx = _blob_regex(form.body, form.start, False)
+    for b in buckets:
+        blob, width, slots = b.blob, b.width, b.slots
+        last = -1
+        for m in rx.finditer(blob):
+            i = m.start() // width
+            if i == last:
+                continue
+            last = i
+            slot = slots[i]
+            if slot in taken or not _ok(shard, slot, plan):
+                continue
+            if sub_rx is not None and sub_rx.match(shard.nsns[slot]):
+                first.append(slot)
+                if len(at_end) + len(first) >= limit:
+                    return (at_end + first)[:limit]
+            elif len(rest) < limit:
+                rest.append(slot)
+    return (at_end + first + rest)[:limit]
+
+
+def _collect(
+    shard: _Shard,
+    buckets: list[_Bucket],
+    plan: _Plan,
+    rx: re.Pattern[bytes],
+    limit: int,
+    skip: set[int] | None,
+) -> list[int]:
+    out: list[int] = []
+    for b in buckets:
+        blob, width, slots = b.blob, b.width, b.slots
+        last = -1
+        for m in rx.finditer(blob):
+            i = m.start() // width
+            if i == last:
+                continue
+            last = i
+            slot = slots[i]
+            if _ok(shard, slot, plan) and (skip is None or slot not in skip):
+                out.append(slot)
+                if len(out) == limit:
+                    return out
+    return out
+
+
+def _lookup_grams(shard: _Shard, plan: _Plan, form: NsnPattern, run_at: int, run: str) -> list[int]:
+    """A pattern with 4+ literal digits in a row: candidates from the rarest 4-digit posting
+    list in that run, each checked against the whole pattern."""
+    best: array[int] | None = None
+    best_at = 0
+    for i in range(len(run) - GRAM + 1):
+        posting = shard.grams[int(run[i : i + GRAM])]
+        if best is None or len(posting) < len(best):
+            best, best_at = posting, i
+    assert best is not None
+    offset = run_at + best_at  # where the gram sits in the body
+    size = len(form.body)
+    rx = _nsn_regex(0, form.body)
+    sub = shard.sub
+    tiers: dict[int, int] = {}
+    nsns, alive = shard.nsns, shard.alive
+    for entry in best:
+        slot = entry >> 4
+        if not alive[slot]:
+            continue
+        start = (entry & 15) - offset
+        if start < 0:
+            continue
+        nsn = nsns[slot]
+        end = start + size
+        if end > len(nsn) or (form.start and start) or (form.end and end != len(nsn)):
+            continue
+        if not rx.match(nsn, start):
+            continue
+        if end == len(nsn):
+            tier = RANK_END
+        elif sub is not None and start == sub:
+            tier = RANK_SUBSCRIBER_START
+        else:
+            tier = RANK_BURIED
+        known = tiers.get(slot)
+        if known is None:
+            if not _ok(shard, slot, plan):
+                tiers[slot] = -1  # fails the filters: remember, skip
+                continue
+            tiers[slot] = tier
+        elif known != -1 and tier < known:
+            tiers[slot] = tier
+    found = [(t if plan.ranked else 0, nsns[s], s) for s, t in tiers.items() if t != -1]
+    found.sort()
+    return [s for _, _, s in found[: plan.limit]]
