@@ -294,7 +294,9 @@ def _exchanges(npa: str) -> tuple[tuple[str, _Place], ...]:
         if not phonenumbers.is_valid_number(parsed):
             continue
         facts = describe(f"+1{npa}{nxx}4567")
-        locality = facts.locality if facts.region == region and facts.locality else main
+        if facts.region not in (None, region):
+            continue  # an area code over two provinces (902: NS and PE): keep the table's
+        locality = facts.locality or main
         if locality == main:
             place = _Place(region, main, postal, _rate_center(main), lata, lat, lon)
         else:

@@ -154,6 +154,8 @@ class ContainsPattern(NamedTuple):
             if body[i] != "*" and body[i] != cc_digit:
                 return None
         n = len(country_code)
+        if n == len(body) and self.end:
+            return None  # only the country code, then the end: no number is that short
         return NsnPattern(body[n:], shown[n:], True, self.end)
 
 
