@@ -250,6 +250,7 @@ class _Shard:
         self.records: list[InventoryNumber] = []
         self.nsns: list[str] = []
         self.alive = bytearray()
+        self.caps = bytearray()  # per slot: sms 1 | mms 2 | voice 4, checked without the record
         self.available = 0
         self.buckets: dict[str, _Bucket] = {}
         self.order: list[_Bucket] = []  # buckets by key
@@ -261,6 +262,7 @@ class _Shard:
         self.records.append(r)
         self.nsns.append(nsn)
         self.alive.append(1)
+        self.caps.append(_caps(r))
         self.available += 1
         grams = self.grams
         base = slot << 4  # an NSN has at most 15 digits: the position fits 4 bits
@@ -283,6 +285,8 @@ class _Plan(NamedTuple):
     form: NsnPattern | None
     ranked: bool
     check: Callable[[InventoryNumber], bool] | None
+    need: int  # capability bits a number must have
+    refuse: int  # capability bits it must not have
     limit: int
 
 
@@ -354,6 +358,7 @@ class NumberIndex:
             self._drop(r.phone_number)
             return self.add_many([r])
         shard.records[slot] = r
+        shard.caps[slot] = _caps(r)
         shard.buckets[shard.nsns[slot][:3]].note(r)
         if shard.alive[slot]:
             return 0
@@ -427,6 +432,8 @@ class NumberIndex:
             form=form,
             ranked=form is not None and query.contains is not None and query.contains.has_letters,
             check=_predicate(query),
+            need=_need(query),
+            refuse=_refuse(query),
             limit=min(query.limit, MAX_PAGE_SIZE),
         )
         buckets = _buckets(shard, query, form)
@@ -454,16 +461,7 @@ def _predicate(q: SearchQuery) -> Callable[[InventoryNumber], bool] | None:
         )
         if value is not None
     ]
-    flags = [
-        (attr, value)
-        for attr, value in (
-            ("sms", q.sms_enabled),
-            ("mms", q.mms_enabled),
-            ("voice", q.voice_enabled),
-        )
-        if value is not None
-    ]
-    if not texts and not flags:
+    if not texts:
         return None
 
     def check(r: InventoryNumber) -> bool:
@@ -471,9 +469,23 @@ def _predicate(q: SearchQuery) -> Callable[[InventoryNumber], bool] | None:
             got = getattr(r, attr)
             if got is None or got.casefold() != want:
                 return False
-        return all(getattr(r, attr) is want for attr, want in flags)
+        return True
 
     return check
+
+
+def _need(q: SearchQuery) -> int:
+    """Capability bits a number must have: sms 1, mms 2, voice 4."""
+    return (1 if q.sms_enabled else 0) | (2 if q.mms_enabled else 0) | (4 if q.voice_enabled else 0)
+
+
+def _refuse(q: SearchQuery) -> int:
+    """Capability bits a number must not have (``SmsEnabled=false``...)."""
+    return (
+        (1 if q.sms_enabled is False else 0)
+        | (2 if q.mms_enabled is False else 0)
+        | (4 if q.voice_enabled is False else 0)
+    )
 
 
 def _buckets(shard: _Shard, q: SearchQuery, form: NsnPattern | None) -> list[_Bucket]:
@@ -491,12 +503,7 @@ def _buckets(shard: _Shard, q: SearchQuery, form: NsnPattern | None) -> list[_Bu
         )
         if value is not None
     ]
-    need = (1 if q.sms_enabled else 0) | (2 if q.mms_enabled else 0) | (4 if q.voice_enabled else 0)
-    refuse = (
-        (1 if q.sms_enabled is False else 0)
-        | (2 if q.mms_enabled is False else 0)
-        | (4 if q.voice_enabled is False else 0)
-    )
+    need, refuse = _need(q), _refuse(q)
     out: list[_Bucket] = []
     for b in shard.order:
         key = b.key
@@ -515,6 +522,10 @@ def _buckets(shard: _Shard, q: SearchQuery, form: NsnPattern | None) -> list[_Bu
 def _ok(shard: _Shard, slot: int, plan: _Plan) -> bool:
     if not shard.alive[slot]:
         return False
+    if plan.need or plan.refuse:
+        c = shard.caps[slot]
+        if c & plan.need != plan.need or c & plan.refuse:
+            return False
     if plan.area and not shard.nsns[slot].startswith(plan.area):
         return False
     return plan.check is None or plan.check(shard.records[slot])
