@@ -37,6 +37,7 @@ from engine.numbers import (
     NumberError,
     NumberType,
     describe,
+    friendly_name,
     is_short_code,
     normalize_e164,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "ImportProblem",
     "InventoryImportError",
     "InventoryNumber",
+    "available_json",
     "expand_range",
     "generate",
     "read_csv",
@@ -859,3 +861,33 @@ def records_for_range(
     if problems:
         raise InventoryImportError(problems)
     return records
+
+
+# ---------------------------------------------------------------------------------------------
+# Twilio's shape
+# ---------------------------------------------------------------------------------------------
+
+
+def _degrees(value: float | None) -> str | None:
+    return None if value is None else f"{value:.6f}"
+
+
+def available_json(r: InventoryNumber) -> dict[str, object]:
+    """One entry of ``available_phone_numbers`` exactly as Twilio shapes it (twilio-compat
+    §4.1): decimal strings for coordinates and upper-case ``SMS``/``MMS`` capability keys
+    (IncomingPhoneNumbers uses lower case; this is the search side)."""
+    return {
+        "friendly_name": friendly_name(r.phone_number),
+        "phone_number": r.phone_number,
+        "lata": r.lata,
+        "locality": r.locality,
+        "rate_center": r.rate_center,
+        "latitude": _degrees(r.latitude),
+        "longitude": _degrees(r.longitude),
+        "region": r.region,
+        "postal_code": r.postal_code,
+        "iso_country": r.iso_country,
+        "address_requirements": "none",
+        "beta": False,
+        "capabilities": {"voice": r.voice, "SMS": r.sms, "MMS": r.mms},
+    }

@@ -14,6 +14,7 @@ from engine.inventory import (
     TOLL_FREE_NPAS,
     InventoryImportError,
     InventoryNumber,
+    available_json,
     expand_range,
     generate,
     read_csv,
@@ -145,7 +146,9 @@ def test_record_for_names_the_bad_field(kwargs: dict[str, object], field: str) -
 
 def test_csv_round_trip() -> None:
     sample = default()[::2500]
-    assert read_csv(write_csv(sample)) == sample
+    text = write_csv(sample)
+    assert text.splitlines()[0] == ",".join(CSV_COLUMNS)
+    assert read_csv(text) == sample
 
 
 def test_csv_fills_what_a_row_leaves_out() -> None:
@@ -259,3 +262,17 @@ def test_split_of_generated_numbers() -> None:
     for r in default()[::1000]:
         cc, nsn = split_e164(r.phone_number)
         assert r.phone_number == (f"+{cc}{nsn}" if cc else nsn)
+
+
+def test_available_json_is_shaped_like_twilio() -> None:
+    r = record_for("+18089251571", latitude=19.72, longitude=-155.09, postal_code="96720")
+    doc = available_json(r)
+    assert doc["friendly_name"] == "(808) 925-1571"
+    assert (doc["latitude"], doc["longitude"]) == ("19.720000", "-155.090000")
+    assert doc["capabilities"] == {"voice": True, "SMS": True, "MMS": True}
+    assert doc["region"] == "HI" and doc["iso_country"] == "US" and doc["beta"] is False
+    assert set(doc) == {
+        "friendly_name", "phone_number", "lata", "locality", "rate_center", "latitude",
+        "longitude", "region", "postal_code", "iso_country", "address_requirements", "beta",
+        "capabilities",
+    }  # fmt: skip
