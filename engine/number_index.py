@@ -243,8 +243,9 @@ class _Bucket:
 class _Shard:
     """The numbers of one (country, type)."""
 
-    def __init__(self, key: tuple[str, str], country_code: str) -> None:
+    def __init__(self, key: tuple[str, str], country_code: str, index: int) -> None:
         self.key = key
+        self.index = index
         self.cc = country_code
         self.sub = subscriber_offset(country_code)
         self.records: list[InventoryNumber] = []
@@ -310,7 +311,9 @@ class NumberIndex:
 
     def __init__(self, numbers: Iterable[InventoryNumber] = ()) -> None:
         self._shards: dict[tuple[str, str], _Shard] = {}
-        self._where: dict[str, tuple[_Shard, int]] = {}
+        self._shard_list: list[_Shard] = []
+        # number -> shard index << 32 | slot (an int, not a tuple: a million of them)
+        self._where: dict[str, int] = {}
         self.add_many(numbers)
 
     # -- changes --------------------------------------------------------------------------
@@ -319,44 +322,56 @@ class NumberIndex:
         key = (r.iso_country.upper(), r.number_type)
         shard = self._shards.get(key)
         if shard is None:
-            shard = self._shards[key] = _Shard(key, cc)
+            shard = self._shards[key] = _Shard(key, cc, len(self._shard_list))
+            self._shard_list.append(shard)
         return shard
+
+    def _locate(self, phone_number: str) -> tuple[_Shard, int] | None:
+        where = self._where.get(phone_number)
+        if where is None:
+            return None
+        return self._shard_list[where >> 32], where & 0xFFFFFFFF
 
     def add_many(self, numbers: Iterable[InventoryNumber]) -> int:
         """Make every record available (new ones, released ones, or a new version of an
         available one); returns how many were not available before.  Raises
         :class:`NumberError` for a record whose number is not E.164 or a short code."""
         fresh: dict[tuple[int, str], list[tuple[str, int]]] = {}
-        shard_of: dict[int, _Shard] = {}
         added = 0
         for r in numbers:
-            where = self._where.get(r.phone_number)
-            if where is not None:
-                added += self._revive(r, *where)
-                continue
+            found = self._locate(r.phone_number)
+            if found is not None:
+                shard, slot = found
+                if (r.iso_country.upper(), r.number_type) == shard.key:
+                    added += self._revive(r, shard, slot)
+                    continue
+                # a new type or country for a known number: the old slot dies for good
+                # (unreachable from _where) and the record is indexed afresh
+                del self._where[r.phone_number]
+                if shard.alive[slot]:
+                    shard.available -= 1
+                    added -= 1  # it was available: counted again below
+                shard.alive[slot] = 0
             cc, nsn = split_e164(r.phone_number)
             shard = self._shard_for(r, cc)
             slot = shard.new_slot(r, nsn)
-            self._where[r.phone_number] = (shard, slot)
+            self._where[r.phone_number] = shard.index << 32 | slot
             key = nsn[:3]
             bucket = shard.bucket(key)
             bucket.note(r)
-            if bucket.nsns:
+            pending = fresh.get((shard.index, key))
+            if pending is not None:
+                pending.append((nsn, slot))
+            elif bucket.nsns:
                 bucket.insert(nsn, slot)
             else:
-                shard_of[id(shard)] = shard
-                fresh.setdefault((id(shard), key), []).append((nsn, slot))
+                fresh[(shard.index, key)] = [(nsn, slot)]  # a new bucket: built in one go
             added += 1
-        for (sid, key), items in fresh.items():
-            shard_of[sid].buckets[key].fill(items)
+        for (index, key), items in fresh.items():
+            self._shard_list[index].buckets[key].fill(items)
         return added
 
     def _revive(self, r: InventoryNumber, shard: _Shard, slot: int) -> int:
-        if (r.iso_country.upper(), r.number_type) != shard.key:
-            # a new type or country for a known number: take the old entry out for good
-            # and index the record afresh
-            self._drop(r.phone_number)
-            return self.add_many([r])
         shard.records[slot] = r
         shard.caps[slot] = _caps(r)
         shard.buckets[shard.nsns[slot][:3]].note(r)
@@ -366,13 +381,6 @@ class NumberIndex:
         shard.available += 1
         return 1
 
-    def _drop(self, phone_number: str) -> None:
-        shard, slot = self._where.pop(phone_number)
-        if shard.alive[slot]:
-            shard.available -= 1
-        shard.alive[slot] = 0
-        # the slot stays dead (and unreachable through _where) for ever
-
     def add(self, number: InventoryNumber) -> bool:
         """Make ``number`` available (imported or released).  True if it was not."""
         return self.add_many([number]) == 1
@@ -380,10 +388,10 @@ class NumberIndex:
     def remove(self, phone_number: str) -> InventoryNumber | None:
         """Take a number out of the search (it was provisioned): its record, or None when it
         was not available."""
-        where = self._where.get(phone_number)
-        if where is None:
+        found = self._locate(phone_number)
+        if found is None:
             return None
-        shard, slot = where
+        shard, slot = found
         if not shard.alive[slot]:
             return None
         shard.alive[slot] = 0
@@ -394,10 +402,10 @@ class NumberIndex:
 
     def get(self, phone_number: str) -> InventoryNumber | None:
         """The record of an available number, or None."""
-        where = self._where.get(phone_number)
-        if where is None or not where[0].alive[where[1]]:
+        found = self._locate(phone_number)
+        if found is None or not found[0].alive[found[1]]:
             return None
-        return where[0].records[where[1]]
+        return found[0].records[found[1]]
 
     def __contains__(self, phone_number: object) -> bool:
         return isinstance(phone_number, str) and self.get(phone_number) is not None

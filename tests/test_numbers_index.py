@@ -5,9 +5,10 @@ numbers provisioned and released in between."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +25,11 @@ WORDS = ["CAKE", "CAT", "PIZZA", "STORM", "HI", "FLOWERS", "TAXI", "LAW", "SHOP"
 @lru_cache(maxsize=1)
 def inventory() -> list[InventoryNumber]:
     return generate(seed=3, count=20_000)
+
+
+@lru_cache(maxsize=1)
+def small() -> list[InventoryNumber]:
+    return generate(seed=11, count=3000)
 
 
 @lru_cache(maxsize=1)
@@ -121,8 +127,10 @@ def _parsed(text: str | None) -> ContainsPattern | None:
 
 
 @st.composite
-def queries(draw: st.DrawFn) -> SearchQuery:
-    records = inventory()
+def queries(
+    draw: st.DrawFn, source: Callable[[], list[InventoryNumber]] = inventory
+) -> SearchQuery:
+    records = source()
     pick = draw(st.sampled_from(records))
     kind = (pick.iso_country, pick.number_type)
     _, nsn = split_e164(pick.phone_number)
@@ -303,3 +311,41 @@ def test_query_from_params_errors_name_the_parameter(
     with pytest.raises(NumberError) as exc:
         query_from_params(country, kind, params)
     assert exc.value.field == field
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ops=st.lists(
+        st.tuples(st.sampled_from(["remove", "add", "new"]), st.integers(0, 2999)), max_size=300
+    ),
+    q=queries(small),
+)
+def test_search_after_provisioning_and_release_equals_brute_force(
+    path: str, ops: list[tuple[str, int]], q: SearchQuery
+) -> None:
+    records = small()
+    index = NumberIndex(records)
+    available = {r.phone_number: r for r in records}
+    for op, i in ops:
+        r = records[i]
+        if op == "remove":
+            assert (index.remove(r.phone_number) is not None) == (r.phone_number in available)
+            available.pop(r.phone_number, None)
+        elif op == "add":
+            assert index.add(r) == (r.phone_number not in available)
+            available[r.phone_number] = r
+        else:  # a number the index has never seen, next to one it has
+            cc, nsn = split_e164(r.phone_number)
+            if not cc:
+                continue
+            number = f"+{cc}{nsn[:-3]}{(int(nsn[-3:]) + 500) % 1000:03d}"
+            if number in available or any(x.phone_number == number for x in records):
+                continue
+            new = msgspec.structs.replace(r, phone_number=number)
+            assert index.add(new)
+            available[number] = new
+    assert len(index) == len(available)
+    want = brute(sorted(available.values(), key=lambda r: r.phone_number), q)
+    assert [r.phone_number for r in index.search(q)] == [r.phone_number for r in want]
