@@ -349,3 +349,36 @@ def test_search_after_provisioning_and_release_equals_brute_force(
     assert len(index) == len(available)
     want = brute(sorted(available.values(), key=lambda r: r.phone_number), q)
     assert [r.phone_number for r in index.search(q)] == [r.phone_number for r in want]
+
+
+def test_every_bucket_stays_in_order_after_new_numbers(path: str) -> None:
+    records = small()
+    index = NumberIndex(records)
+    available = {r.phone_number: r for r in records}
+    rng = random.Random(2)
+    for r in rng.sample(records, 600):
+        cc, nsn = split_e164(r.phone_number)
+        if not cc:
+            continue
+        number = f"+{cc}{nsn[:-3]}{(int(nsn[-3:]) + 500) % 1000:03d}"
+        if number not in available and index.get(number) is None:
+            new = msgspec.structs.replace(r, phone_number=number)
+            assert index.add(new)
+            available[number] = new
+    for r in rng.sample(records, 300):
+        index.remove(r.phone_number)
+        available.pop(r.phone_number)
+    now = sorted(available.values(), key=lambda r: r.phone_number)
+    for iso, kind in {(r.iso_country, r.number_type) for r in records}:
+        prefixes = {split_e164(r.phone_number)[1][:3] for r in records if r.iso_country == iso}
+        for prefix in sorted(prefixes):
+            for contains in (None, parse_contains("05*"), parse_contains("55$")):
+                q = SearchQuery(
+                    iso_country=iso,
+                    number_type=kind,  # type: ignore[arg-type]
+                    area_code=prefix,
+                    contains=contains,
+                    limit=1000,
+                )
+                got = [r.phone_number for r in index.search(q)]
+                assert got == [r.phone_number for r in brute(now, q)], (iso, kind, prefix)
