@@ -59,7 +59,9 @@ DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
 MAX_FILTER: Final = 64  # longest InRegion/InLocality/... value
 GRAM: Final = 4  # digits per posting-list key
-_SCAN_LIMIT: Final = 40_000  # fewer candidate records than this: scan blobs, not postings
+_SCAN_LIMIT: Final = 40_000
+_FLAG_BASE: Final = 0x41  # state byte of a record: "A" + sms 1 | mms 2 | voice 4 | dead 8
+_DEAD: Final = 8  # fewer candidate records than this: scan blobs, not postings
 
 # The type segment of the REST path to our number types.
 TWILIO_TYPES: Final[dict[str, NumberType]] = {
@@ -205,8 +207,15 @@ class _Bucket:
         self.caps: set[int] = set()
         self.seen: set[tuple[object, ...]] = set()
 
-    def _record(self, nsn: str) -> bytes:
-        return b"\n" + nsn.encode() + b"\n" * (self.width - 1 - len(nsn))
+    def _record(self, nsn: str, flag: int) -> bytes:
+        pad = self.width - 2 - len(nsn)
+        return b"\n" + nsn.encode() + b"\n" * pad + bytes((_FLAG_BASE + flag,))
+
+    def set_flag(self, nsn: str, flag: int) -> None:
+        """Rewrite the state byte of ``nsn``'s record (no-op while the bucket is pending)."""
+        i = bisect_left(self.nsns, nsn)
+        if i < len(self.nsns) and self.nsns[i] == nsn:
+            self.blob[(i + 1) * self.width - 1] = _FLAG_BASE + flag
 
     def note(self, r: InventoryNumber) -> None:
         """Remember the record's filterable values (sets only grow: they prune, no more)."""
@@ -221,23 +230,24 @@ class _Bucket:
         self.latas.add(_fold(r.lata))
         self.caps.add(_caps(r))
 
-    def fill(self, items: list[tuple[str, int]]) -> None:
-        """Build an empty bucket from (nsn, slot) pairs in one go."""
+    def fill(self, items: list[tuple[str, int]], shard: _Shard) -> None:
+        """Build the bucket from (nsn, slot) pairs in one go."""
         items.sort()
         self.nsns = [n for n, _ in items]
         self.slots = array("I", [s for _, s in items])
-        self.width = max(len(n) for n in self.nsns) + 2
-        self.blob = bytearray(b"".join(self._record(n) for n in self.nsns))
+        self.width = max(len(n) for n in self.nsns) + 3
+        flag = shard.flag
+        self.blob = bytearray(b"".join(self._record(n, flag(s)) for n, s in items))
 
-    def insert(self, nsn: str, slot: int) -> None:
+    def insert(self, nsn: str, slot: int, shard: _Shard) -> None:
         """Add one number in its sorted place."""
-        if len(nsn) + 2 > self.width:
-            self.fill([*zip(self.nsns, self.slots, strict=True), (nsn, slot)])
+        if len(nsn) + 3 > self.width:
+            self.fill([*zip(self.nsns, self.slots, strict=True), (nsn, slot)], shard)
             return
         i = bisect_left(self.nsns, nsn)
         self.nsns.insert(i, nsn)
         self.slots.insert(i, slot)
-        self.blob[i * self.width : i * self.width] = self._record(nsn)
+        self.blob[i * self.width : i * self.width] = self._record(nsn, shard.flag(slot))
 
 
 class _Shard:
@@ -271,6 +281,15 @@ class _Shard:
             grams[int(nsn[p : p + GRAM])].append(base | p)
         return slot
 
+    def flag(self, slot: int) -> int:
+        """The state byte of a record: its capability bits, and 8 when it is provisioned."""
+        return self.caps[slot] | (0 if self.alive[slot] else _DEAD)
+
+    def refresh(self, slot: int) -> None:
+        """Write a slot's state into its bucket's blob, after ``alive`` or ``caps`` changed."""
+        nsn = self.nsns[slot]
+        self.buckets[nsn[:3]].set_flag(nsn, self.flag(slot))
+
     def bucket(self, key: str) -> _Bucket:
         b = self.buckets.get(key)
         if b is None:
@@ -292,9 +311,16 @@ class _Plan(NamedTuple):
 
 
 @lru_cache(maxsize=256)
-def _blob_regex(body: str, start: bool, end: bool) -> re.Pattern[bytes]:
-    text = ("\n" if start else "") + body.replace("*", "[0-9]") + ("\n" if end else "")
-    return re.compile(text.encode())
+def _blob_regex(body: str, start: bool, end: bool, states: bytes) -> re.Pattern[bytes]:
+    """``body`` over a bucket's blob, ending on a record whose state byte is in ``states``
+    (so that provisioned numbers and capability filters are skipped inside ``re``)."""
+    text = ("\n" if start else "") + body.replace("*", "[0-9]") + ("" if end else "[0-9]*")
+    return re.compile(text.encode() + b"\n+[" + states + b"]")
+
+
+def _states(need: int, refuse: int) -> bytes:
+    """State bytes of available numbers that have ``need`` and none of ``refuse``."""
+    return bytes(_FLAG_BASE + c for c in range(8) if c & need == need and not c & refuse)
 
 
 @lru_cache(maxsize=256)
@@ -352,6 +378,7 @@ class NumberIndex:
                     shard.available -= 1
                     added -= 1  # it was available: counted again below
                 shard.alive[slot] = 0
+                shard.refresh(slot)
             cc, nsn = split_e164(r.phone_number)
             shard = self._shard_for(r, cc)
             slot = shard.new_slot(r, nsn)
@@ -363,21 +390,24 @@ class NumberIndex:
             if pending is not None:
                 pending.append((nsn, slot))
             elif bucket.nsns:
-                bucket.insert(nsn, slot)
+                bucket.insert(nsn, slot, shard)
             else:
                 fresh[(shard.index, key)] = [(nsn, slot)]  # a new bucket: built in one go
             added += 1
         for (index, key), items in fresh.items():
-            self._shard_list[index].buckets[key].fill(items)
+            shard = self._shard_list[index]
+            shard.buckets[key].fill(items, shard)
         return added
 
     def _revive(self, r: InventoryNumber, shard: _Shard, slot: int) -> int:
         shard.records[slot] = r
         shard.caps[slot] = _caps(r)
         shard.buckets[shard.nsns[slot][:3]].note(r)
-        if shard.alive[slot]:
-            return 0
+        was = shard.alive[slot]
         shard.alive[slot] = 1
+        shard.refresh(slot)
+        if was:
+            return 0
         shard.available += 1
         return 1
 
@@ -395,6 +425,7 @@ class NumberIndex:
         if not shard.alive[slot]:
             return None
         shard.alive[slot] = 0
+        shard.refresh(slot)
         shard.available -= 1
         return shard.records[slot]
 
@@ -555,11 +586,16 @@ def _scan_plain(shard: _Shard, buckets: list[_Bucket], plan: _Plan) -> list[int]
 def _scan_blobs(shard: _Shard, buckets: list[_Bucket], plan: _Plan, form: NsnPattern) -> list[int]:
     """A pattern run over the buckets' record blobs (``re`` in C)."""
     limit = plan.limit
+    states = _states(plan.need, plan.refuse)
+    if not states:
+        return []
     if not plan.ranked or form.end:
-        rx = _blob_regex(form.body, form.start, form.end)
+        rx = _blob_regex(form.body, form.start, form.end, states)
         return _collect(shard, buckets, plan, rx, limit, None)
     # ranked: the word at the end first, then right after the area code, then anywhere
-    at_end = _collect(shard, buckets, plan, _blob_regex(form.body, form.start, True), limit, None)
+    at_end = _collect(
+        shard, buckets, plan, _blob_regex(form.body, form.start, True, states), limit, None
+    )
     if len(at_end) >= limit:
         return at_end
     taken = set(at_end)
@@ -567,7 +603,7 @@ def _scan_blobs(shard: _Shard, buckets: list[_Bucket], plan: _Plan, form: NsnPat
     sub_rx = _nsn_regex(sub, form.body) if sub is not None and not form.start else None
     first: list[int] = []
     rest: list[int] = []
-    rx = _blob_regex(form.body, form.start, False)
+    rx = _blob_regex(form.body, form.start, False, states)
     for b in buckets:
         blob, width, slots = b.blob, b.width, b.slots
         last = -1
