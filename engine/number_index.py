@@ -13,14 +13,15 @@ end of the number, then right after the area code, then anywhere: :mod:`engine.v
 How it is fast (one million numbers, well under 20 ms per search): numbers are kept per
 (country, type) *shard*, and in a shard per *bucket* of the first three NSN digits (the area
 code in North America), sorted.  Each bucket also keeps its numbers as one ``bytearray`` of
-fixed-width records (``\\n`` + digits, padded with ``\\n``), so a ``Contains`` pattern
-becomes one regular expression that ``re`` runs over the bucket in C, and a record's index is
-the match offset divided by the width.  A pattern with four or more literal digits in a row
-is looked up instead in a posting list of every 4-digit substring (about 700 entries per
-substring at a million numbers), then checked.  Provisioned numbers stay in these structures
-and are skipped by a per-number ``alive`` flag; buckets remember which regions, localities,
-postal codes, rate centers, LATAs and capability sets they hold, so filters skip whole
-buckets.
+fixed-width records (``\\n``, the digits, ``\\n`` padding, one state byte: capability bits
+and "provisioned"), so a ``Contains`` pattern becomes one regular expression that ``re`` runs
+over the bucket in C, skipping provisioned numbers and capability misses by the state byte;
+a record's index is the match offset divided by the width.  A pattern with four or more
+literal digits in a row is looked up instead in a posting list of every 4-digit substring
+(about 700 entries per substring at a million numbers), then checked.  Provisioning and
+release flip a per-number ``alive`` flag and the record's state byte; buckets remember which
+regions, localities, postal codes, rate centers, LATAs and capability sets they hold, so
+filters skip whole buckets.
 """
 
 from __future__ import annotations
@@ -324,6 +325,11 @@ def _states(need: int, refuse: int) -> bytes:
 
 
 @lru_cache(maxsize=256)
+def _nsn_end_regex(body: str, start: bool) -> re.Pattern[str]:
+    return re.compile(("^" if start else "") + body.replace("*", "[0-9]") + "$")
+
+
+@lru_cache(maxsize=256)
 def _nsn_regex(prefix: int, body: str) -> re.Pattern[str]:
     return re.compile(("[0-9]" * prefix) + body.replace("*", "[0-9]"))
 
@@ -591,37 +597,31 @@ def _scan_blobs(shard: _Shard, buckets: list[_Bucket], plan: _Plan, form: NsnPat
         return []
     if not plan.ranked or form.end:
         rx = _blob_regex(form.body, form.start, form.end, states)
-        return _collect(shard, buckets, plan, rx, limit, None)
-    # ranked: the word at the end first, then right after the area code, then anywhere
-    at_end = _collect(
-        shard, buckets, plan, _blob_regex(form.body, form.start, True, states), limit, None
-    )
-    if len(at_end) >= limit:
-        return at_end
-    taken = set(at_end)
+        return _collect(shard, buckets, plan, rx, limit)
+    # ranked, in one pass: the word at the end first, then right after the area code, then
+    # anywhere; numbers come in number order, so `limit` words at the end end the scan
+    rx = _blob_regex(form.body, form.start, False, states)
+    end_rx = _nsn_end_regex(form.body, form.start)
     sub = shard.sub
     sub_rx = _nsn_regex(sub, form.body) if sub is not None and not form.start else None
-    first: list[int] = []
-    rest: list[int] = []
-    rx = _blob_regex(form.body, form.start, False, states)
+    tiers: tuple[list[int], list[int], list[int]] = ([], [], [])
+    nsns = shard.nsns
     for b in buckets:
         blob, width, slots = b.blob, b.width, b.slots
-        last = -1
-        for m in rx.finditer(blob):
-            i = m.start() // width
-            if i == last:
+        for m in rx.finditer(blob):  # one match per record: it runs to the record's end
+            slot = slots[m.start() // width]
+            if not _ok(shard, slot, plan):
                 continue
-            last = i
-            slot = slots[i]
-            if slot in taken or not _ok(shard, slot, plan):
-                continue
-            if sub_rx is not None and sub_rx.match(shard.nsns[slot]):
-                first.append(slot)
-                if len(at_end) + len(first) >= limit:
-                    return (at_end + first)[:limit]
-            elif len(rest) < limit:
-                rest.append(slot)
-    return (at_end + first + rest)[:limit]
+            nsn = nsns[slot]
+            if end_rx.search(nsn):
+                tiers[RANK_END].append(slot)
+                if len(tiers[RANK_END]) >= limit:
+                    return tiers[RANK_END]
+            elif sub_rx is not None and sub_rx.match(nsn):
+                tiers[RANK_SUBSCRIBER_START].append(slot)
+            elif len(tiers[RANK_BURIED]) < limit:
+                tiers[RANK_BURIED].append(slot)
+    return (tiers[RANK_END] + tiers[RANK_SUBSCRIBER_START] + tiers[RANK_BURIED])[:limit]
 
 
 def _collect(
@@ -630,19 +630,14 @@ def _collect(
     plan: _Plan,
     rx: re.Pattern[bytes],
     limit: int,
-    skip: set[int] | None,
 ) -> list[int]:
+    """The first ``limit`` records (in number order) that ``rx`` finds and pass the plan."""
     out: list[int] = []
     for b in buckets:
         blob, width, slots = b.blob, b.width, b.slots
-        last = -1
-        for m in rx.finditer(blob):
-            i = m.start() // width
-            if i == last:
-                continue
-            last = i
-            slot = slots[i]
-            if _ok(shard, slot, plan) and (skip is None or slot not in skip):
+        for m in rx.finditer(blob):  # one match per record: it runs to the record's end
+            slot = slots[m.start() // width]
+            if _ok(shard, slot, plan):
                 out.append(slot)
                 if len(out) == limit:
                     return out
