@@ -92,8 +92,9 @@ US_REGIONS: Final[dict[str, str]] = {
     "North Dakota": "ND", "Ohio": "OH", "Oklahoma": "OK", "Oregon": "OR", "Pennsylvania": "PA",
     "Rhode Island": "RI", "South Carolina": "SC", "South Dakota": "SD", "Tennessee": "TN",
     "Texas": "TX", "Utah": "UT", "Vermont": "VT", "Virginia": "VA", "Washington": "WA",
-    "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY", "Washington D.C.": "DC", "Washington State": "WA",
-    "Washington, D.C.": "DC", "District of Columbia": "DC", "Puerto Rico": "PR",
+    "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY", "Washington D.C.": "DC",
+    "Washington State": "WA", "Washington, D.C.": "DC", "District of Columbia": "DC",
+    "Puerto Rico": "PR",
 }  # fmt: skip
 CA_REGIONS: Final[dict[str, str]] = {
     "Alberta": "AB", "British Columbia": "BC", "Manitoba": "MB", "New Brunswick": "NB",

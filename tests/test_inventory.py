@@ -43,7 +43,9 @@ def test_default_is_deterministic_and_distinct() -> None:
 
 def test_default_has_every_kind_in_many_places() -> None:
     inv = default()
-    kinds = collections.Counter((r.iso_country, r.number_type) for r in inv)
+    kinds: collections.Counter[tuple[str, str]] = collections.Counter(
+        (r.iso_country, r.number_type) for r in inv
+    )
     for key in [
         ("US", "local"),
         ("CA", "local"),
@@ -87,7 +89,7 @@ def test_default_numbers_are_valid_and_placed_consistently() -> None:
                 assert facts.locality == r.locality, r
             assert r.latitude is not None and r.longitude is not None
             assert 17 < r.latitude < 72 and -170 < r.longitude < -50
-            assert r.postal_code and r.rate_center == r.rate_center.upper()
+            assert r.postal_code and r.rate_center and r.rate_center == r.rate_center.upper()
             assert r.locality and r.rate_center == r.locality.upper()[:10].rstrip()
         elif r.iso_country not in ("US", "CA"):
             assert r.latitude is None and r.region is None and not r.mms

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from engine import number_index
 from engine.inventory import InventoryNumber, generate, record_for
 from engine.number_index import NumberIndex, SearchQuery, query_from_params
-from engine.numbers import NumberError, split_e164
+from engine.numbers import NumberError, NumberType, split_e164
 from engine.vanity import ContainsPattern, parse_contains, vanity_rank
 
+KINDS: list[tuple[str, NumberType]] = [("US", "local"), ("CA", "local"), ("US", "toll-free")]
 WORDS = ["CAKE", "CAT", "PIZZA", "STORM", "HI", "FLOWERS", "TAXI", "LAW", "SHOP", "DOG", "GO"]
 
 
@@ -155,7 +156,7 @@ def queries(
 
 
 @settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(q=queries())
 def test_search_equals_brute_force(path: str, q: SearchQuery) -> None:
@@ -167,18 +168,20 @@ def test_search_equals_brute_force(path: str, q: SearchQuery) -> None:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     word=st.sampled_from(WORDS),
-    kind=st.sampled_from([("US", "local"), ("CA", "local"), ("US", "toll-free")]),
+    kind=st.sampled_from(KINDS),
 )
-def test_vanity_searches_equal_brute_force(path: str, word: str, kind: tuple[str, str]) -> None:
+def test_vanity_searches_equal_brute_force(
+    path: str, word: str, kind: tuple[str, NumberType]
+) -> None:
     index, taken = shared_index()
     available = [r for r in inventory() if r.phone_number not in taken]
     q = SearchQuery(
         iso_country=kind[0], number_type=kind[1], contains=parse_contains(word), limit=30
-    )  # type: ignore[arg-type]
+    )
     got = index.search(q)
     assert [r.phone_number for r in got] == [r.phone_number for r in brute(available, q)]
 
@@ -314,7 +317,7 @@ def test_query_from_params_errors_name_the_parameter(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     ops=st.lists(
@@ -375,7 +378,7 @@ def test_every_bucket_stays_in_order_after_new_numbers(path: str) -> None:
             for contains in (None, parse_contains("05*"), parse_contains("55$")):
                 q = SearchQuery(
                     iso_country=iso,
-                    number_type=kind,  # type: ignore[arg-type]
+                    number_type=kind,
                     area_code=prefix,
                     contains=contains,
                     limit=1000,
