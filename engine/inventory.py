@@ -291,7 +291,7 @@ def _exchanges(npa: str) -> tuple[tuple[str, _Place], ...]:
     rng = random.Random(int(npa))
     candidates = [n for n in range(200, 1000) if n % 100 != 11]  # N11 codes are services
     out: list[tuple[str, _Place]] = []
-    for nxx in sorted(rng.sample(candidates, 24)):
+    for nxx in sorted(rng.sample(candidates, 24)):  # 24 of ~790: enough places, quickly
         parsed = phonenumbers.parse(f"+1{npa}{nxx}4567")
         if not phonenumbers.is_valid_number(parsed):
             continue
@@ -315,6 +315,8 @@ def _exchanges(npa: str) -> tuple[tuple[str, _Place], ...]:
                 round(lon + dlon, 6),
             )
         out.append((f"{nxx:03d}", place))
+    if not out:  # the geocoder knew none of them: the main place for a plausible exchange
+        out.append(("555", _Place(region, main, postal, _rate_center(main), lata, lat, lon)))
     return tuple(out)
 
 
@@ -600,7 +602,8 @@ def record_for(
     else:
         number = normalize_e164(text, field="phone_number", default_region=iso_given or "US")
     facts = describe(number)
-    if iso_given and facts.iso_country and iso_given != facts.iso_country:
+    short = is_short_code(number)  # short codes are national: the operator names the country
+    if iso_given and facts.iso_country and iso_given != facts.iso_country and not short:
         raise NumberError(
             f"{iso_given} does not match {number}, a number of {facts.iso_country}",
             field="iso_country",

@@ -8,6 +8,8 @@ from functools import lru_cache
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.inventory import (
     CSV_COLUMNS,
@@ -278,3 +280,30 @@ def test_available_json_is_shaped_like_twilio() -> None:
         "longitude", "region", "postal_code", "iso_country", "address_requirements", "beta",
         "capabilities",
     }  # fmt: skip
+
+
+def test_short_codes_belong_to_the_country_given() -> None:
+    assert record_for("72345", iso_country="GB").iso_country == "GB"
+    assert record_for("72345").iso_country == "US"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_read_csv_never_crashes(text: str) -> None:
+    try:
+        records = read_csv("phone_number,type,latitude,sms,rate,link\n" + text)
+    except InventoryImportError as exc:
+        assert exc.problems and all(p.line >= 1 for p in exc.problems)
+    else:
+        assert all(isinstance(r, InventoryNumber) for r in records)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=70))
+def test_expand_range_never_crashes(text: str) -> None:
+    try:
+        numbers = expand_range(text, max_count=1000)
+    except NumberError as exc:
+        assert exc.field == "range"
+    else:
+        assert 1 <= len(numbers) <= 1000
