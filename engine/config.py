@@ -93,6 +93,7 @@ class WebhookConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     total_timeout: Positive = 15.0
     callback_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 3
     max_pending: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    max_pending_per_host: Annotated[int, msgspec.Meta(ge=1)] = 1_000
     per_host_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 8
 
 

@@ -141,6 +141,7 @@ class Gateway:
             connect_timeout=hooks.connect_timeout,
             total_timeout=hooks.total_timeout,
             max_pending=hooks.max_pending,
+            max_pending_per_destination=hooks.max_pending_per_host,
             per_destination_concurrency=hooks.per_host_concurrency,
             max_attempts=hooks.callback_retries + 1,
             on_alert=self._on_alert,

@@ -129,6 +129,7 @@ class Dispatcher:
         self.reassembler = Reassembler()
         self._last_seq = 0
         self._wake = asyncio.Event()
+        self._poll_due = True
         self._task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -182,6 +183,7 @@ class Dispatcher:
 
     def accepted(self, record: MessageRecord) -> None:
         """A message was accepted by this process: poll the store now."""
+        self._poll_due = True
         self._wake.set()
 
     def canceled(self, record: MessageRecord) -> None:
@@ -205,36 +207,44 @@ class Dispatcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_poll = 0.0
+        wake = self._wake
         while not self._stopping:
+            # Cleared first: a wake-up that comes while this iteration works is kept.
+            wake.clear()
             now = loop.time()
+            progress = True
             try:
-                if self._wake.is_set() or now >= next_poll:
-                    self._wake.clear()
+                if self._poll_due or now >= next_poll:
+                    self._poll_due = False
                     await self._poll()
                     next_poll = loop.time() + self.poll_interval
                     now = loop.time()
                 self._expire(now)
-                self._dispatch(now)
+                progress = self._dispatch(now)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # never let one bad row stop the gateway
                 log.exception("dispatcher loop error")
                 self._note(f"loop: {type(exc).__name__}: {exc}")
-                await asyncio.sleep(self.poll_interval)
             wake_at = next_poll
-            for t in (
-                self.scheduler.next_ready_at(),
-                self.scheduler.next_expiry_at(),
-                self.links.next_resume(now),
-            ):
+            ready = self.scheduler.next_ready_at()
+            if ready is not None and self.links.capacity(now) > 0:
+                # A message is due and a link has room.  When nothing could be routed this
+                # time (its own link is down), look again a little later, not at once.
+                wake_at = min(wake_at, ready if progress else now + self.poll_interval)
+            for t in (self.scheduler.next_expiry_at(), self.links.next_resume(now)):
                 if t is not None and t < wake_at:
                     wake_at = t
-            delay = wake_at - loop.time()
-            if delay > 0 and not self._wake.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-            elif delay <= 0:
+            if wake_at <= loop.time():
                 await asyncio.sleep(0)
+                continue
+            # Sleep until then, or until woken (an accept in this process, a free window
+            # slot, a requeue): one timer, no task per iteration.
+            timer = loop.call_at(wake_at, wake.set)
+            try:
+                await wake.wait()
+            finally:
+                timer.cancel()
 
     async def _poll(self) -> None:
         while True:
@@ -316,10 +326,12 @@ class Dispatcher:
                 self._fail(rec, lifecycle.EXPIRED_CODE, "validity period expired in the queue")
             )
 
-    def _dispatch(self, now: float) -> None:
+    def _dispatch(self, now: float) -> bool:
+        """Hand the messages that are due to links with room; False when some were due but
+        none could be routed (every link that serves them is down or full)."""
         capacity = self.links.capacity(now)
         if capacity <= 0 or not len(self.scheduler):
-            return
+            return True
         ready = self.scheduler.pop_ready(now, capacity)
         requeue: list[MessageRecord] = []
         for rec in ready:
@@ -337,6 +349,7 @@ class Dispatcher:
             self._spawn(self._send_reserved(rec, link, segments))
         for rec in reversed(requeue):  # last first: each sender keeps its order
             self._requeue_local(rec)
+        return not ready or len(requeue) < len(ready)
 
     def _requeue_local(self, rec: MessageRecord) -> None:
         loop_now = asyncio.get_running_loop().time()

@@ -155,6 +155,18 @@ def _resolve(items: list[tuple[Any, Any, BaseException | None]]) -> None:
                 fut.set_exception(exc)
 
 
+def _name_os_thread(name: str) -> None:
+    """Give the running thread ``name`` where ps, top and /proc show it (Linux; at most
+    15 bytes), so that an operator or a benchmark can tell the store's CPU apart."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
 class Writer(threading.Thread):
     """The writer thread.  Opened by :class:`engine.store.sqlite.SqliteStore`."""
 
@@ -237,6 +249,7 @@ class Writer(threading.Thread):
         return conn
 
     def run(self) -> None:
+        _name_os_thread("store-writer")
         try:
             self.conn = self._open()
         except BaseException as exc:
@@ -721,6 +734,7 @@ class _Syncer(threading.Thread):
             raise
 
     def run(self) -> None:
+        _name_os_thread("store-syncer")
         q = self.queue
         writer = self._writer
         failed: OSError | None = None  # after one failed fsync, nothing is durable

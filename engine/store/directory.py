@@ -44,6 +44,9 @@ __all__ = [
 NumberType = Literal["local", "toll-free", "mobile", "short-code"]
 NUMBER_TYPES: Final = frozenset({"local", "toll-free", "mobile", "short-code"})
 _CACHE_TTL: Final = 5.0  # seconds a verified credential is trusted without a read
+# Seconds a number or an opt-out read is reused: the API reads both on every create, and
+# another process's change (a provisioning, a STOP) is seen within this.
+_LOOKUP_TTL: Final = 1.0
 _CACHE_MAX: Final = 10_000
 _DUMMY_TOKEN: Final = "0" * 32
 
@@ -213,6 +216,9 @@ class Directory:
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._auth_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._number_cache: dict[str, tuple[float, NumberRecord | None]] = {}
+        self._optout_cache: dict[tuple[str, str], tuple[float, bool]] = {}
         self._conn = sqlite3.connect(
             str(self.path),
             isolation_level=None,
@@ -225,7 +231,6 @@ class Directory:
         with self._write():
             for statement in _SCHEMA:
                 self._conn.execute(statement)
-        self._auth_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -257,6 +262,8 @@ class Directory:
                 try:
                     directory._conn.execute("ROLLBACK" if exc_type else "COMMIT")
                 finally:
+                    directory._number_cache.clear()
+                    directory._optout_cache.clear()
                     directory._lock.release()
 
         return _Tx()
@@ -550,9 +557,17 @@ class Directory:
         return cur.rowcount == 1
 
     def get_number(self, phone_number: str) -> NumberRecord | None:
-        """The number (free or provisioned), or None."""
+        """The number (free or provisioned), or None (cached for about a second)."""
+        now = time.monotonic()
+        hit = self._number_cache.get(phone_number)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         row = self._one(_NUMBER_SELECT + " WHERE phone_number = ?", (phone_number,))
-        return _number(row) if row is not None else None
+        number = _number(row) if row is not None else None
+        if len(self._number_cache) >= _CACHE_MAX:
+            self._number_cache.clear()
+        self._number_cache[phone_number] = (now + _LOOKUP_TTL, number)
+        return number
 
     def get_number_by_sid(self, sid: str) -> NumberRecord | None:
         """The number with this ``PN`` sid, or None."""
@@ -576,10 +591,19 @@ class Directory:
     # opt-outs -----------------------------------------------------------------------------
 
     def is_opted_out(self, sender: str, recipient: str) -> bool:
-        """True when ``recipient`` opted out of messages from ``sender`` (Twilio 21610)."""
+        """True when ``recipient`` opted out of messages from ``sender`` (Twilio 21610);
+        cached for about a second."""
+        now = time.monotonic()
+        key = (sender, recipient)
+        hit = self._optout_cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         row = self._one(
             "SELECT 1 FROM opt_outs WHERE sender = ? AND recipient = ?", (sender, recipient)
         )
+        if len(self._optout_cache) >= _CACHE_MAX:
+            self._optout_cache.clear()
+        self._optout_cache[key] = (now + _LOOKUP_TTL, row is not None)
         return row is not None
 
     def set_opted_out(

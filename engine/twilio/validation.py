@@ -8,6 +8,7 @@ stays free of I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
@@ -45,6 +46,22 @@ def _region_of(number: str) -> str:
 
 def normalize_to(to: str, from_: str) -> str:
     """``To`` in E.164; ApiError 21211 when it is not a possible phone number."""
+    result = _normalize_cached(to, from_ if not to.startswith("+") else "")
+    if result is None:
+        raise ApiError(21211, f"The 'To' number {to} is not a valid phone number.")
+    return result
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalize_cached(to: str, from_: str) -> str | None:
+    # phonenumbers.parse costs tens of microseconds: recipients repeat, so remember them.
+    try:
+        return _normalize(to, from_)
+    except ApiError:
+        return None
+
+
+def _normalize(to: str, from_: str) -> str:
     text = to.strip()
     if not text or len(text) > 32:
         raise ApiError(21211, f"The 'To' number {to} is not a valid phone number.")

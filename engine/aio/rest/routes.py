@@ -37,6 +37,8 @@ log = logging.getLogger("engine.aio.rest")
 
 V = "/2010-04-01"
 _AC = r"{account:AC[0-9a-fA-F]{32}}"
+
+
 class _State:
     """Mutable per-app state (an aiohttp app is frozen once it runs)."""
 
