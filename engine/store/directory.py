@@ -456,7 +456,7 @@ class Directory:
                 "DELETE FROM api_keys WHERE sid = ? AND account_sid = ?", (sid, account_sid)
             )
         self._auth_cache.clear()
-        return cur.rowcount > 0
+        return bool(cur.rowcount > 0)
 
     # numbers ------------------------------------------------------------------------------
 
@@ -482,7 +482,7 @@ class Directory:
                 f"INSERT OR IGNORE INTO numbers ({', '.join(_NUMBER_COLUMNS)}) VALUES ({marks})",
                 rows,
             )
-            return conn.total_changes - before
+            return int(conn.total_changes - before)
 
     def assign_number(
         self, phone_number: str, account_sid: str, *, at: float | None = None, **config: Any
@@ -554,7 +554,7 @@ class Directory:
                 " WHERE phone_number = ? AND account_sid = ?",
                 (time.time(), phone_number, account_sid),
             )
-        return cur.rowcount == 1
+        return bool(cur.rowcount == 1)
 
     def get_number(self, phone_number: str) -> NumberRecord | None:
         """The number (free or provisioned), or None (cached for about a second)."""
