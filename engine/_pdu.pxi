@@ -24,6 +24,8 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport free, malloc, realloc
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_Check, PyLong_CheckExact
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
+from cpython.object cimport PyTypeObject
+from cpython.bytes cimport PyBytes_CheckExact
 from libc.string cimport memchr, memcmp, memcpy, memset
 
 from engine.errors import DecodeError, EncodeError
@@ -610,6 +612,12 @@ cdef class Pdu:
         if value is not None:
             self._tlvs.append((tag, value))
         return 0
+
+    def __delattr__(self, name):
+        # Deleting a field resets it to None, as Cython's properties did: the fields are
+        # served by member descriptors (see _install_fast_paths), and a C field must never
+        # be left NULL for the encoder to read.
+        PyObject_GenericSetAttr(self, name, None)
 
     def get_tlv(self, tag):
         """The value of TLV ``tag`` (first occurrence), or None."""
@@ -2299,6 +2307,11 @@ def decode(data):
     cdef Py_buffer view
     cdef Py_ssize_t n, length
     cdef const uchar* p
+    if PyBytes_CheckExact(data):
+        # bytes, the common case: no buffer to acquire and release.
+        n = PyBytes_GET_SIZE(data)
+        if n >= 16 and _load_u32(<const uchar*>PyBytes_AS_STRING(data)) == n:
+            return _decode_at(<const uchar*>PyBytes_AS_STRING(data), n)
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
         p = <const uchar*>view.buf
@@ -2420,3 +2433,189 @@ cdef class PduReader:
             return out
         finally:
             PyBuffer_Release(&view)
+
+
+# ---------------------------------------------------------------------------------------
+# Fast paths installed at import: member descriptors and vectorcall constructors
+# ---------------------------------------------------------------------------------------
+#
+# Cython serves ``cdef public object`` fields through getset descriptors: CPython 3.11
+# cannot specialise LOAD_ATTR for those, so every ``pdu.source_addr`` costs a full generic
+# lookup (about 20 ns).  A member descriptor (T_OBJECT_EX at the field's offset) reads the
+# same C slot and is specialised to LOAD_ATTR_SLOT (a few ns).  The offsets are found once
+# by writing a sentinel through the old property and finding it in the object's memory.
+#
+# Calling a static type goes through type_call: the keywords are packed into a dict and
+# re-parsed by __init__.  A ``tp_vectorcall`` on each final PDU class builds the object
+# straight from the call's keyword names (interned, compared by pointer first): same
+# fields, same defaults (read from an instance built by __init__), same TLV keywords, same
+# errors.
+
+cdef extern from "Python.h":
+    ctypedef struct _PyMemberDef "PyMemberDef":
+        const char* name
+        int type
+        Py_ssize_t offset
+        int flags
+        const char* doc
+    ctypedef object (*_newfunc "newfunc")(PyTypeObject*, PyObject*, PyObject*)
+    ctypedef PyObject* (*_vectorcallfunc "vectorcallfunc")(PyObject*, PyObject* const*, size_t, PyObject*)
+    ctypedef struct _TypeObj "PyTypeObject":
+        Py_ssize_t tp_basicsize
+        PyObject* tp_dict
+        _newfunc tp_new
+        _vectorcallfunc tp_vectorcall
+    object PyDescr_NewMember(PyTypeObject* t, _PyMemberDef* m)
+    void PyType_Modified(PyTypeObject* t)
+    Py_ssize_t PyVectorcall_NARGS(size_t nargsf)
+    int PyObject_GenericSetAttr(object o, object name, object value) except -1
+
+cdef enum:
+    _T_OBJECT_EX = 16      # structmember.h: object slot, AttributeError when NULL
+    _MAX_CTOR_FIELDS = 24
+    _MAX_CTORS = 32
+
+cdef struct _Ctor:
+    PyTypeObject* cls
+    Py_ssize_t n
+    PyObject* names[_MAX_CTOR_FIELDS]       # interned str, owned by _KEEP
+    Py_ssize_t offsets[_MAX_CTOR_FIELDS]
+    PyObject* defaults[_MAX_CTOR_FIELDS]    # owned by _KEEP
+
+cdef _Ctor _ctors[_MAX_CTORS]
+cdef int _n_ctors = 0
+cdef list _KEEP = []   # keeps alive every object the C tables point at
+
+
+cdef Py_ssize_t _field_offset(type cls, str name) except -1:
+    """Offset of field ``name`` in instances of ``cls``, found with a sentinel."""
+    cdef object obj = cls.__new__(cls)
+    cdef object sentinel = object()
+    cdef PyObject** words = <PyObject**><PyObject*>obj
+    cdef Py_ssize_t i, n = (<_TypeObj*>cls).tp_basicsize // sizeof(PyObject*)
+    setattr(obj, name, sentinel)
+    for i in range(2, n):   # skip the refcount and the type
+        if words[i] == <PyObject*>sentinel:
+            setattr(obj, name, None)
+            return i * sizeof(PyObject*)
+    raise RuntimeError(f"{cls.__name__}.{name}: field offset not found")
+
+
+cdef int _install_member(type owner, str name, Py_ssize_t offset) except -1:
+    cdef _PyMemberDef* m = <_PyMemberDef*>malloc(sizeof(_PyMemberDef))
+    cdef bytes cname = name.encode()
+    if m == NULL:
+        raise MemoryError()
+    _KEEP.append(cname)
+    m.name = PyBytes_AS_STRING(cname)
+    m.type = _T_OBJECT_EX
+    m.offset = offset
+    m.flags = 0
+    m.doc = NULL
+    descr = PyDescr_NewMember(<PyTypeObject*>owner, m)
+    (<dict><object>(<_TypeObj*>owner).tp_dict)[name] = descr
+    PyType_Modified(<PyTypeObject*>owner)
+    return 0
+
+
+cdef object _pdu_vectorcall(object cls, PyObject* const* args, size_t nargsf,
+                                 PyObject* kwnames):
+    cdef Py_ssize_t nargs = PyVectorcall_NARGS(nargsf)
+    cdef Py_ssize_t i, j, nkw
+    cdef _Ctor* c = NULL
+    cdef PyObject* key
+    cdef PyObject** slot
+    cdef object value, tag
+    cdef Pdu pdu
+    for i in range(_n_ctors):
+        if _ctors[i].cls == <PyTypeObject*>cls:
+            c = &_ctors[i]
+            break
+    if nargs:
+        raise TypeError(f"{(<type>cls).__name__}() takes keyword arguments only")
+    pdu = (<_TypeObj*>cls).tp_new(<PyTypeObject*>cls, <PyObject*>_EMPTY_TUPLE, NULL)
+    for j in range(c.n):
+        slot = <PyObject**>(<char*><PyObject*>pdu + c.offsets[j])
+        Py_INCREF(<object>c.defaults[j])
+        Py_XDECREF(slot[0])
+        slot[0] = c.defaults[j]
+    if kwnames == NULL:
+        return pdu
+    nkw = len(<tuple><object>kwnames)
+    for i in range(nkw):
+        key = <PyObject*>(<tuple><object>kwnames)[i]
+        for j in range(c.n):
+            if c.names[j] == key:
+                break
+        else:
+            for j in range(c.n):
+                if <str><object>c.names[j] == <str><object>key:
+                    break
+            else:
+                j = -1
+        value = <object>args[nargs + i]
+        if j >= 0:
+            slot = <PyObject**>(<char*><PyObject*>pdu + c.offsets[j])
+            Py_INCREF(value)
+            Py_XDECREF(slot[0])
+            slot[0] = <PyObject*>value
+            continue
+        tag = _TLV_TAG_BY_NAME.get(<object>key)
+        if tag is None:
+            raise TypeError(
+                f"{(<type>cls).__name__}() got an unexpected keyword argument {<object>key!r}"
+            )
+        if value is not None:
+            pdu._put_tlv(tag, value)
+    return pdu
+
+
+cdef tuple _EMPTY_TUPLE = ()
+
+# __init__ of these converts its arguments (lists of tuples): they keep the plain call.
+_CONVERTING_INIT = (SubmitMulti, SubmitMultiResp)
+
+
+cdef int _install_fast_paths() except -1:
+    global _n_ctors
+    cdef dict done = {}
+    cdef _Ctor* c
+    cdef Py_ssize_t j, off
+    cdef PyObject** slot
+    getset_type = type(Pdu.__dict__["sequence_number"])
+    for cls in PDU_CLASSES.values():
+        names = ("sequence_number", "command_status") + tuple(cls._FIELDS)
+        offsets = []
+        for name in names:
+            owner = next(k for k in cls.__mro__ if name in k.__dict__)
+            if (owner, name) not in done:
+                if type(owner.__dict__[name]) is not getset_type:
+                    raise RuntimeError(f"{owner.__name__}.{name} is not a Cython field")
+                done[(owner, name)] = _field_offset(owner, name)
+                _install_member(owner, name, done[(owner, name)])
+            offsets.append(done[(owner, name)])
+        if cls in _CONVERTING_INIT:
+            continue
+        if len(names) > _MAX_CTOR_FIELDS or _n_ctors == _MAX_CTORS:
+            raise RuntimeError("constructor table too small")
+        proto = cls()   # __init__ gives the defaults
+        c = &_ctors[_n_ctors]
+        c.cls = <PyTypeObject*>cls
+        c.n = len(names)
+        for j in range(c.n):
+            name = sys.intern(names[j])
+            off = offsets[j]
+            slot = <PyObject**>(<char*><PyObject*>proto + off)
+            default = <object>slot[0]
+            _KEEP.append(name)
+            _KEEP.append(default)
+            c.names[j] = <PyObject*>name
+            c.offsets[j] = off
+            c.defaults[j] = <PyObject*>default
+        _n_ctors += 1
+        (<_TypeObj*>cls).tp_vectorcall = <_vectorcallfunc>_pdu_vectorcall
+    return 0
+
+
+import sys
+_install_fast_paths()
