@@ -242,10 +242,48 @@ cdef inline int _put_int(WBuf* b, object value, int width, str field) except -1:
     return 0
 
 
+# CPython keeps the ints -5..256 as one static array of singletons, so a one-octet field's
+# value (almost always one of them) is known by its address alone, without a call into
+# PyLong_AsLongLongAndOverflow.  Checked at import; when the layout differs (another
+# interpreter), _small_shift stays -1 and the generic conversion is used.
+cdef const char* _small_base = <const char*><PyObject*>_U8[0]
+cdef int _small_shift = -1
+
+
+cdef int _check_small_ints() except -1:
+    global _small_shift
+    cdef Py_ssize_t stride = <const char*><PyObject*>_U8[1] - _small_base
+    cdef int shift = 0
+    cdef int i
+    if stride <= 0 or stride & (stride - 1):
+        return 0
+    while (1 << shift) < stride:
+        shift += 1
+    for i in range(256):
+        if <const char*><PyObject*>_U8[i] != _small_base + (<Py_ssize_t>i << shift):
+            return 0
+        fresh = int(str(i))
+        if <const char*><PyObject*>fresh != _small_base + (<Py_ssize_t>i << shift):
+            return 0
+    _small_shift = shift
+    return 0
+
+
+_check_small_ints()
+
+
 cdef inline int _put_u8(WBuf* b, object value, str field) except -1:
     """Write one octet: the common case of _put_int, kept small so the compiler inlines it."""
     cdef long long x
     cdef int overflow = 0
+    cdef Py_ssize_t d = <const char*><PyObject*>value - _small_base
+    if _small_shift >= 0 and d >= 0 and d < (<Py_ssize_t>256 << _small_shift) and not (
+            d & ((<Py_ssize_t>1 << _small_shift) - 1)):
+        if b.length >= b.capacity:
+            _grow(b, b.length + 1)
+        b.data[b.length] = <char>(d >> _small_shift)
+        b.length += 1
+        return 0
     if not PyLong_CheckExact(value):
         return _put_int(b, value, 1, field)
     x = PyLong_AsLongLongAndOverflow(value, &overflow)
@@ -475,6 +513,23 @@ cdef bytes _get_octets(RCur* r, Py_ssize_t n, str field):
     return PyBytes_FromStringAndSize(<const char*>(r.base + r.pos - n), n)
 
 
+# The Python int of every tag SMPP 3.4 defines, made once: most tags are above the small
+# int cache, and a receipt would otherwise allocate one per TLV.
+cdef enum:
+    _TAG_OBJS = 0x2000   # above every tag SMPP 3.4 defines (the highest is 0x1383)
+cdef PyObject* _tag_objs[_TAG_OBJS]
+memset(_tag_objs, 0, sizeof(_tag_objs))
+_TAG_INTS = [int(_t) for _t, _n, _k, _s in _TLV_TABLE]
+for _t in _TAG_INTS:
+    _tag_objs[_t] = <PyObject*>_t
+
+
+cdef inline object _tag_obj(uint16_t tag):
+    if tag < _TAG_OBJS and _tag_objs[tag] != NULL:
+        return <object>_tag_objs[tag]
+    return tag
+
+
 cdef str _tlv_label(uint16_t tag):
     """The spec name of a TLV tag for error messages (only built when an error is raised)."""
     return TLV_NAMES[tag] if _tlv_kind[tag] else f"tlv 0x{tag:04X}"
@@ -537,7 +592,7 @@ cdef list _get_tlvs(RCur* r):
             value = True
         else:
             value = PyBytes_FromStringAndSize(<const char*>v, length)
-        out.append((tag, value))
+        out.append((_tag_obj(tag), value))
     return out
 
 
@@ -1165,6 +1220,7 @@ cdef class Unbind(_HeaderOnlyRequest):
 
 @cython.no_gc
 @cython.final
+@cython.freelist(32)
 cdef class EnquireLinkResp(_HeaderOnlyResponse):
     """enquire_link_resp (§4.11.2)."""
     command_id = 0x80000015
@@ -1176,6 +1232,7 @@ cdef class EnquireLinkResp(_HeaderOnlyResponse):
 
 @cython.no_gc
 @cython.final
+@cython.freelist(32)
 cdef class EnquireLink(_HeaderOnlyRequest):
     """enquire_link (§4.11.1)."""
     command_id = 0x00000015
@@ -1424,6 +1481,7 @@ cdef class _MessageIdResp(ResponsePdu):
 
 @cython.no_gc
 @cython.final
+@cython.freelist(32)
 cdef class SubmitSmResp(_MessageIdResp):
     """submit_sm_resp (§4.4.2)."""
     command_id = 0x80000004
@@ -1435,6 +1493,7 @@ cdef class SubmitSmResp(_MessageIdResp):
 
 @cython.no_gc
 @cython.final
+@cython.freelist(32)
 cdef class DeliverSmResp(_MessageIdResp):
     """deliver_sm_resp (§4.6.2); message_id is unused and set to NULL."""
     command_id = 0x80000005
@@ -1568,6 +1627,7 @@ cdef class _ShortMessage(RequestPdu):
 
 @cython.no_gc
 @cython.final
+@cython.freelist(32)
 cdef class SubmitSm(_ShortMessage):
     """submit_sm (§4.4.1): an ESME submits a short message to the SMSC."""
     command_id = 0x00000004
@@ -1580,6 +1640,7 @@ cdef class SubmitSm(_ShortMessage):
 
 @cython.no_gc
 @cython.final
+@cython.freelist(32)
 cdef class DeliverSm(_ShortMessage):
     """deliver_sm (§4.6.1): the SMSC delivers a message (or a receipt) to an ESME."""
     command_id = 0x00000005
@@ -2521,7 +2582,7 @@ cdef int _install_member(type owner, str name, Py_ssize_t offset) except -1:
 cdef object _pdu_vectorcall(object cls, PyObject* const* args, size_t nargsf,
                                  PyObject* kwnames):
     cdef Py_ssize_t nargs = PyVectorcall_NARGS(nargsf)
-    cdef Py_ssize_t i, j, nkw
+    cdef Py_ssize_t i, j, k, m, nkw, start
     cdef _Ctor* c = NULL
     cdef PyObject* key
     cdef PyObject** slot
@@ -2542,17 +2603,24 @@ cdef object _pdu_vectorcall(object cls, PyObject* const* args, size_t nargsf,
     if kwnames == NULL:
         return pdu
     nkw = len(<tuple><object>kwnames)
+    start = 0
     for i in range(nkw):
         key = <PyObject*>(<tuple><object>kwnames)[i]
-        for j in range(c.n):
-            if c.names[j] == key:
+        # Callers mostly pass keywords in declaration order: scan on from the last match.
+        j = -1
+        for k in range(c.n):
+            m = start + k
+            if m >= c.n:
+                m -= c.n
+            if c.names[m] == key:
+                j = m
+                start = m + 1
                 break
-        else:
-            for j in range(c.n):
-                if <str><object>c.names[j] == <str><object>key:
+        if j < 0:
+            for k in range(c.n):
+                if <str><object>c.names[k] == <str><object>key:
+                    j = k
                     break
-            else:
-                j = -1
         value = <object>args[nargs + i]
         if j >= 0:
             slot = <PyObject**>(<char*><PyObject*>pdu + c.offsets[j])
