@@ -516,6 +516,7 @@ cdef bytes _get_octets(RCur* r, Py_ssize_t n, str field):
 # The Python int of every tag SMPP 3.4 defines, made once: most tags are above the small
 # int cache, and a receipt would otherwise allocate one per TLV.
 cdef enum:
+    _INLINE_TLVS = 4     # TLVs a decoded PDU keeps without a list (see Pdu._tl)
     _TAG_OBJS = 0x2000   # above every tag SMPP 3.4 defines (the highest is 0x1383)
 cdef PyObject* _tag_objs[_TAG_OBJS]
 memset(_tag_objs, 0, sizeof(_tag_objs))
@@ -535,17 +536,19 @@ cdef str _tlv_label(uint16_t tag):
     return TLV_NAMES[tag] if _tlv_kind[tag] else f"tlv 0x{tag:04X}"
 
 
-cdef list _get_tlvs(RCur* r):
-    """Decode the optional part (§3.2.4): TLVs until the end of the PDU, in wire order."""
-    cdef list out
+cdef int _get_tlvs(RCur* r, Pdu pdu) except -1:
+    """Decode the optional part (§3.2.4): TLVs until the end of the PDU, in wire order.
+
+    The first _INLINE_TLVS go into the PDU's C arrays; a PDU with more gets the list.
+    """
+    cdef list out = None
     cdef Py_ssize_t start, length
     cdef uint16_t tag
-    cdef int kind
+    cdef int kind, i
     cdef const uchar* v
     cdef object value
     if r.pos >= r.end:
-        return None
-    out = []
+        return 0
     while r.pos < r.end:
         start = r.pos
         if r.end - r.pos < 4:
@@ -592,8 +595,23 @@ cdef list _get_tlvs(RCur* r):
             value = True
         else:
             value = PyBytes_FromStringAndSize(<const char*>v, length)
+        if out is None and pdu._nt < _INLINE_TLVS:
+            Py_INCREF(value)
+            pdu._tt[pdu._nt] = tag
+            pdu._tv[pdu._nt] = <PyObject*>value
+            pdu._nt += 1
+            continue
+        if out is None:
+            out = []
+            for i in range(pdu._nt):
+                out.append((_tag_obj(pdu._tt[i]), <object>pdu._tv[i]))
+                Py_XDECREF(pdu._tv[i])
+                pdu._tv[i] = NULL
+            pdu._nt = 0
         out.append((_tag_obj(tag), value))
-    return out
+    if out is not None:
+        pdu._tlvs = out
+    return 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -611,7 +629,37 @@ cdef class Pdu:
 
     cdef public object sequence_number
     cdef public object command_status
+    # TLVs in wire order.  The decoder stores up to _INLINE_TLVS of them in the C arrays
+    # _tt/_tv (no list, no tuples: a receipt carries two); the first use that needs the
+    # list moves them into _tlvs, as (tag, value) tuples.  At most one of the two holds
+    # TLVs at any time.  Read them through _tl() (the list) or _get_tlv (either).
     cdef list _tlvs
+    cdef int _nt
+    cdef uint16_t _tt[_INLINE_TLVS]
+    cdef PyObject* _tv[_INLINE_TLVS]
+
+    def __dealloc__(self):
+        cdef int i
+        for i in range(self._nt):
+            Py_XDECREF(self._tv[i])
+        self._nt = 0
+
+    cdef list _tl(self):
+        """The TLV list (or None), after moving any inline TLVs into it."""
+        cdef int i
+        cdef list out
+        if self._nt:
+            out = []
+            for i in range(self._nt):
+                out.append((_tag_obj(self._tt[i]), <object>self._tv[i]))
+                Py_XDECREF(self._tv[i])
+                self._tv[i] = NULL
+            self._nt = 0
+            self._tlvs = out
+        return self._tlvs
+
+    cdef inline bint _has_tlvs(self):
+        return self._nt != 0 or self._tlvs is not None
 
     command_id = 0
     command_name = "pdu"
@@ -643,6 +691,10 @@ cdef class Pdu:
 
     cdef object _get_tlv(self, long tag):
         cdef tuple item
+        cdef int i
+        for i in range(self._nt):
+            if self._tt[i] == tag:
+                return <object>self._tv[i]
         if self._tlvs is None:
             return None
         for item in self._tlvs:
@@ -652,7 +704,7 @@ cdef class Pdu:
 
     cdef int _put_tlv(self, int tag, object value) except -1:
         cdef Py_ssize_t i
-        if self._tlvs is None:
+        if self._tl() is None:
             if value is None:
                 return 0
             self._tlvs = [(tag, value)]
@@ -686,17 +738,18 @@ cdef class Pdu:
         """TLVs in wire order as (tag, value) pairs (a copy)."""
 
         def __get__(self):
-            return [] if self._tlvs is None else list(self._tlvs)
+            return [] if self._tl() is None else list(self._tlvs)
 
         def __set__(self, value):
             items = [(_checked_tag(t), v) for t, v in value]
+            self._tl()
             self._tlvs = items or None
 
     property unknown_tlvs:
         """TLVs whose tag SMPP 3.4 does not define, in wire order, as (tag, raw bytes)."""
 
         def __get__(self):
-            if self._tlvs is None:
+            if self._tl() is None:
                 return []
             return [(t, v) for t, v in self._tlvs if not _tlv_kind[t]]
 
@@ -709,7 +762,7 @@ cdef class Pdu:
         }
         for name in self._FIELDS:
             d[name] = getattr(self, name)
-        if self._tlvs is not None:
+        if self._tl() is not None:
             for tag, value in self._tlvs:
                 d[TLV_NAMES.get(tag, f"tlv_0x{tag:04x}")] = value
         return d
@@ -738,7 +791,7 @@ cdef class Pdu:
             parts.append(f"command_status=0x{self.command_status:08X}")
         for name in self._FIELDS:
             parts.append(f"{name}={getattr(self, name)!r}")
-        if self._tlvs is not None:
+        if self._tl() is not None:
             for tag, value in self._tlvs:
                 parts.append(f"{TLV_NAMES.get(tag, f'tlv_0x{tag:04x}')}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
@@ -1281,7 +1334,7 @@ cdef class _BindResp(ResponsePdu):
 
     cdef int _omit_body(self) except -1:
         # §4.1.2: the body is not returned when command_status is non-zero.
-        return bool(self.command_status) and not self.system_id and self._tlvs is None
+        return bool(self.command_status) and not self.system_id and not self._has_tlvs()
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.system_id, 16, "system_id")
@@ -1465,7 +1518,7 @@ cdef class _MessageIdResp(ResponsePdu):
     cdef int _omit_body(self) except -1:
         # §4.4.2: "The submit_sm_resp PDU Body is not returned if the command_status field
         # contains a non-zero value."  The decoder accepts both forms.
-        return bool(self.command_status) and not self.message_id and self._tlvs is None
+        return bool(self.command_status) and not self.message_id and not self._has_tlvs()
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.message_id, 65, "message_id")
@@ -1621,7 +1674,7 @@ cdef class _ShortMessage(RequestPdu):
         n = r.base[r.pos + 4]
         r.pos += 5
         self.short_message = _get_octets(r, n, "short_message")
-        self._tlvs = _get_tlvs(r)
+        _get_tlvs(r, self)
         return 0
 
 
@@ -1680,7 +1733,7 @@ cdef class SubmitMultiResp(ResponsePdu):
 
     cdef int _omit_body(self) except -1:
         return (bool(self.command_status) and not self.message_id
-                and not self.unsuccess_smes and self._tlvs is None)
+                and not self.unsuccess_smes and not self._has_tlvs())
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.message_id, 65, "message_id")
@@ -1717,7 +1770,7 @@ cdef class SubmitMultiResp(ResponsePdu):
             r.pos += 4
             smes.append((ton, npi, addr, status))
         self.unsuccess_smes = smes
-        self._tlvs = _get_tlvs(r)
+        _get_tlvs(r, self)
         return 0
 
 
@@ -1858,7 +1911,7 @@ cdef class SubmitMulti(RequestPdu):
         self.sm_default_msg_id = _get_u8(r, "sm_default_msg_id")
         n = _get_u8(r, "sm_length")
         self.short_message = _get_octets(r, n, "short_message")
-        self._tlvs = _get_tlvs(r)
+        _get_tlvs(r, self)
         return 0
 
 
@@ -1924,7 +1977,7 @@ cdef class DataSm(RequestPdu):
         self.esm_class = _get_u8(r, "esm_class")
         self.registered_delivery = _get_u8(r, "registered_delivery")
         self.data_coding = _get_u8(r, "data_coding")
-        self._tlvs = _get_tlvs(r)
+        _get_tlvs(r, self)
         return 0
 
 
@@ -1965,7 +2018,7 @@ cdef class QuerySmResp(ResponsePdu):
 
     cdef int _omit_body(self) except -1:
         return (bool(self.command_status) and not self.message_id and not self.final_date
-                and not self._message_state and not self.error_code and self._tlvs is None)
+                and not self._message_state and not self.error_code and not self._has_tlvs())
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.message_id, 65, "message_id")
@@ -1985,7 +2038,7 @@ cdef class QuerySmResp(ResponsePdu):
         self.final_date = _get_cstr(r, 17, "final_date")
         self._message_state = _get_u8(r, "message_state")
         self.error_code = _get_u8(r, "error_code")
-        self._tlvs = _get_tlvs(r)
+        _get_tlvs(r, self)
         return 0
 
 
@@ -2025,7 +2078,7 @@ cdef class QuerySm(RequestPdu):
         self.source_addr_ton = _get_u8(r, "source_addr_ton")
         self.source_addr_npi = _get_u8(r, "source_addr_npi")
         self.source_addr = _get_cstr(r, 21, "source_addr")
-        self._tlvs = _get_tlvs(r)
+        _get_tlvs(r, self)
         return 0
 
 
@@ -2082,7 +2135,7 @@ cdef class CancelSm(RequestPdu):
         self.dest_addr_ton = _get_u8(r, "dest_addr_ton")
         self.dest_addr_npi = _get_u8(r, "dest_addr_npi")
         self.destination_addr = _get_cstr(r, 21, "destination_addr")
-        self._tlvs = _get_tlvs(r)
+        _get_tlvs(r, self)
         return 0
 
 
@@ -2155,7 +2208,7 @@ cdef class ReplaceSm(RequestPdu):
         self.sm_default_msg_id = _get_u8(r, "sm_default_msg_id")
         n = _get_u8(r, "sm_length")
         self.short_message = _get_octets(r, n, "short_message")
-        self._tlvs = _get_tlvs(r)
+        _get_tlvs(r, self)
         return 0
 
 
@@ -2205,7 +2258,7 @@ cdef class AlertNotification(RequestPdu):
         self.esme_addr_ton = _get_u8(r, "esme_addr_ton")
         self.esme_addr_npi = _get_u8(r, "esme_addr_npi")
         self.esme_addr = _get_cstr(r, 65, "esme_addr")
-        self._tlvs = _get_tlvs(r)
+        _get_tlvs(r, self)
         return 0
 
 
@@ -2237,7 +2290,7 @@ cdef int _encode_into(WBuf* b, Pdu pdu) except -1:
     _put_int(b, 0 if seq is None else seq, 4, "sequence_number")
     if not pdu._omit_body():
         pdu._encode_body(b)
-        _put_tlvs(b, pdu._tlvs)
+        _put_tlvs(b, pdu._tl())
     _store_u32(b.data + start, <uint32_t>(b.length - start))
     return 0
 
@@ -2344,9 +2397,9 @@ cdef Pdu _decode_at(const uchar* p, Py_ssize_t length):
     pdu.command_status = _load_u32(p + 8)
     pdu.sequence_number = r.sequence_number
     pdu._decode_body(&r)
-    if pdu._tlvs is None and r.pos < r.end:
+    if r.pos < r.end and not pdu._has_tlvs():
         # Header-only and body-only PDUs: whatever follows the mandatory part is TLVs.
-        pdu._tlvs = _get_tlvs(&r)
+        _get_tlvs(&r, pdu)
     return pdu
 
 
