@@ -336,6 +336,53 @@ cdef int _put_cstr(WBuf* b, object value, Py_ssize_t size, str field) except -1:
     return 0
 
 
+# Writers for a body whose largest size was reserved up front: each takes and returns the
+# write position, handles the common value inline (a str of Latin-1 code points, a small
+# int) and hands anything else to the general writer above, which checks and explains.
+
+cdef char* _w_slow_u8(WBuf* b, char* p, object value, str field) except NULL:
+    b.length = p - b.data
+    _put_u8(b, value, field)
+    return b.data + b.length
+
+
+cdef inline char* _w_u8(WBuf* b, char* p, object value, str field) except NULL:
+    cdef Py_ssize_t d = <const char*><PyObject*>value - _small_base
+    if _small_shift >= 0 and d >= 0 and d < (<Py_ssize_t>256 << _small_shift) and not (
+            d & ((<Py_ssize_t>1 << _small_shift) - 1)):
+        p[0] = <char>(d >> _small_shift)
+        return p + 1
+    return _w_slow_u8(b, p, value, field)
+
+
+cdef char* _w_slow_cstr(WBuf* b, char* p, object value, Py_ssize_t size, str field,
+                        bint is_time) except NULL:
+    b.length = p - b.data
+    if is_time:
+        _put_time(b, value, field)
+    else:
+        _put_cstr(b, value, size, field)
+    return b.data + b.length
+
+
+cdef inline char* _w_cstr(WBuf* b, char* p, object value, Py_ssize_t size, str field,
+                          bint is_time=False) except NULL:
+    cdef Py_ssize_t n
+    cdef const char* s
+    if type(value) is str and PyUnicode_KIND(value) == PyUnicode_1BYTE_KIND:
+        n = PyUnicode_GET_LENGTH(value)
+        if n == 0:
+            p[0] = 0
+            return p + 1
+        if n < size and not is_time:
+            s = <const char*>PyUnicode_DATA(value)
+            if memchr(s, 0, n) == NULL:
+                memcpy(p, s, n)
+                p[n] = 0
+                return p + n + 1
+    return _w_slow_cstr(b, p, value, size, field, is_time)
+
+
 cdef int _put_time(WBuf* b, object value, str field) except -1:
     """schedule_delivery_time / validity_period / final_date: empty or 16 characters (§7.1)."""
     cdef const char* p
@@ -1273,7 +1320,6 @@ cdef class Unbind(_HeaderOnlyRequest):
 
 @cython.no_gc
 @cython.final
-@cython.freelist(32)
 cdef class EnquireLinkResp(_HeaderOnlyResponse):
     """enquire_link_resp (§4.11.2)."""
     command_id = 0x80000015
@@ -1285,7 +1331,6 @@ cdef class EnquireLinkResp(_HeaderOnlyResponse):
 
 @cython.no_gc
 @cython.final
-@cython.freelist(32)
 cdef class EnquireLink(_HeaderOnlyRequest):
     """enquire_link (§4.11.1)."""
     command_id = 0x00000015
@@ -1534,7 +1579,6 @@ cdef class _MessageIdResp(ResponsePdu):
 
 @cython.no_gc
 @cython.final
-@cython.freelist(32)
 cdef class SubmitSmResp(_MessageIdResp):
     """submit_sm_resp (§4.4.2)."""
     command_id = 0x80000004
@@ -1546,7 +1590,6 @@ cdef class SubmitSmResp(_MessageIdResp):
 
 @cython.no_gc
 @cython.final
-@cython.freelist(32)
 cdef class DeliverSmResp(_MessageIdResp):
     """deliver_sm_resp (§4.6.2); message_id is unused and set to NULL."""
     command_id = 0x80000005
@@ -1619,29 +1662,34 @@ cdef class _ShortMessage(RequestPdu):
 
     cdef int _encode_body(self, WBuf* b) except -1:
         cdef Py_ssize_t n
-        _put_cstr(b, self.service_type, 6, "service_type")
-        _put_u8(b, self.source_addr_ton, "source_addr_ton")
-        _put_u8(b, self.source_addr_npi, "source_addr_npi")
-        _put_cstr(b, self.source_addr, 21, "source_addr")
-        _put_u8(b, self.dest_addr_ton, "dest_addr_ton")
-        _put_u8(b, self.dest_addr_npi, "dest_addr_npi")
-        _put_cstr(b, self.destination_addr, 21, "destination_addr")
-        _put_u8(b, self.esm_class, "esm_class")
-        _put_u8(b, self.protocol_id, "protocol_id")
-        _put_u8(b, self.priority_flag, "priority_flag")
-        _put_time(b, self.schedule_delivery_time, "schedule_delivery_time")
-        _put_time(b, self.validity_period, "validity_period")
-        _put_u8(b, self.registered_delivery, "registered_delivery")
-        _put_u8(b, self.replace_if_present_flag, "replace_if_present_flag")
-        _put_u8(b, self.data_coding, "data_coding")
-        _put_u8(b, self.sm_default_msg_id, "sm_default_msg_id")
+        cdef char* p
+        # The mandatory part is at most 6+2+21+2+21+3+17+17+5 = 94 octets (§4.4.1): reserve
+        # it once and write each field in place.
+        _reserve(b, 128)
+        p = b.data + b.length
+        p = _w_cstr(b, p, self.service_type, 6, "service_type")
+        p = _w_u8(b, p, self.source_addr_ton, "source_addr_ton")
+        p = _w_u8(b, p, self.source_addr_npi, "source_addr_npi")
+        p = _w_cstr(b, p, self.source_addr, 21, "source_addr")
+        p = _w_u8(b, p, self.dest_addr_ton, "dest_addr_ton")
+        p = _w_u8(b, p, self.dest_addr_npi, "dest_addr_npi")
+        p = _w_cstr(b, p, self.destination_addr, 21, "destination_addr")
+        p = _w_u8(b, p, self.esm_class, "esm_class")
+        p = _w_u8(b, p, self.protocol_id, "protocol_id")
+        p = _w_u8(b, p, self.priority_flag, "priority_flag")
+        p = _w_cstr(b, p, self.schedule_delivery_time, 17, "schedule_delivery_time", True)
+        p = _w_cstr(b, p, self.validity_period, 17, "validity_period", True)
+        p = _w_u8(b, p, self.registered_delivery, "registered_delivery")
+        p = _w_u8(b, p, self.replace_if_present_flag, "replace_if_present_flag")
+        p = _w_u8(b, p, self.data_coding, "data_coding")
+        p = _w_u8(b, p, self.sm_default_msg_id, "sm_default_msg_id")
+        b.length = p - b.data
         n = _octets_len(self.short_message, "short_message")
         if n > 254:
             raise EncodeError(
                 f"short_message is {n} octets; SMPP 3.4 allows at most 254 (use message_payload)",
                 field="short_message",
             )
-        _reserve(b, 1)
         b.data[b.length] = <char>n
         b.length += 1
         _put_octets(b, self.short_message, 254, "short_message")
@@ -1680,7 +1728,6 @@ cdef class _ShortMessage(RequestPdu):
 
 @cython.no_gc
 @cython.final
-@cython.freelist(32)
 cdef class SubmitSm(_ShortMessage):
     """submit_sm (§4.4.1): an ESME submits a short message to the SMSC."""
     command_id = 0x00000004
@@ -1693,7 +1740,6 @@ cdef class SubmitSm(_ShortMessage):
 
 @cython.no_gc
 @cython.final
-@cython.freelist(32)
 cdef class DeliverSm(_ShortMessage):
     """deliver_sm (§4.6.1): the SMSC delivers a message (or a receipt) to an ESME."""
     command_id = 0x00000005
