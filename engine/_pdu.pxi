@@ -20,7 +20,7 @@ from cpython.unicode cimport (
     PyUnicode_GET_LENGTH,
     PyUnicode_KIND,
 )
-from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_Check, PyLong_CheckExact
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
@@ -141,23 +141,37 @@ cdef PyObject* _str_cache[_STR_CACHE_SIZE]
 memset(_str_cache, 0, sizeof(_str_cache))
 
 
+cdef inline uint32_t _short_hash(const uchar* p, Py_ssize_t n) noexcept:
+    """Cache slot of a string of 1..24 octets: three 64-bit multiplies, not one per octet."""
+    cdef uint64_t w[3]
+    cdef uint64_t h
+    w[0] = 0
+    w[1] = 0
+    w[2] = 0
+    memcpy(w, p, n)
+    h = ((w[0] * 0x9E3779B97F4A7C15ULL) ^ (w[1] * 0xC2B2AE3D27D4EB4FULL)
+         ^ (w[2] * 0x165667B19E3779F9ULL) ^ <uint64_t>n)
+    return <uint32_t>(h >> 40) & (_STR_CACHE_SIZE - 1)
+
+
 cdef str _latin1_str(const uchar* p, Py_ssize_t n):
-    cdef uint32_t h = 2166136261u
-    cdef Py_ssize_t i
+    cdef uint32_t h
     cdef PyObject* cur
-    cdef str s
     if n > 24:
         return PyUnicode_DecodeLatin1(<const char*>p, n, NULL)
-    for i in range(n):
-        h = (h ^ p[i]) * 16777619u
-    h = (h ^ (h >> 15)) & (_STR_CACHE_SIZE - 1)
+    h = _short_hash(p, n)
     cur = _str_cache[h]
     if (cur != NULL and PyUnicode_GET_LENGTH(<object>cur) == n
             and memcmp(PyUnicode_DATA(<object>cur), p, n) == 0):
         return <str>cur
-    s = PyUnicode_DecodeLatin1(<const char*>p, n, NULL)
+    return _latin1_str_miss(p, n, h)
+
+
+cdef str _latin1_str_miss(const uchar* p, Py_ssize_t n, uint32_t h):
+    """Decode and remember in slot ``h`` of the string cache."""
+    cdef str s = PyUnicode_DecodeLatin1(<const char*>p, n, NULL)
     Py_INCREF(s)
-    Py_XDECREF(cur)
+    Py_XDECREF(_str_cache[h])
     _str_cache[h] = <PyObject*>s
     return s
 
@@ -524,8 +538,35 @@ cdef int _field_status(str field) noexcept:
     return ESME_RINVCMDLEN
 
 
-cdef str _get_cstr(RCur* r, Py_ssize_t size, str field):
+cdef inline str _get_cstr(RCur* r, Py_ssize_t size, str field):
     """Read a C-octet string of at most ``size`` octets, NUL included."""
+    cdef Py_ssize_t avail = r.end - r.pos
+    cdef const uchar* p = r.base + r.pos
+    cdef Py_ssize_t i, lim = avail if avail < size else size
+    cdef const uchar* nul
+    cdef uint32_t h
+    cdef PyObject* cur
+    # The common case inline: an empty field, or a short one (an address, an id) found in
+    # the string cache.
+    if lim > 0:
+        if p[0] == 0:
+            r.pos += 1
+            return _EMPTY
+        nul = <const uchar*>memchr(p, 0, lim if lim < 25 else 25)
+        if nul != NULL:
+            i = nul - p
+            r.pos += i + 1
+            h = _short_hash(p, i)
+            cur = _str_cache[h]
+            if (cur != NULL and PyUnicode_GET_LENGTH(<object>cur) == i
+                    and memcmp(PyUnicode_DATA(<object>cur), p, i) == 0):
+                return <str>cur
+            return _latin1_str_miss(p, i, h)
+    return _get_cstr_long(r, size, field)
+
+
+cdef str _get_cstr_long(RCur* r, Py_ssize_t size, str field):
+    """_get_cstr for fields over 24 characters, and every error."""
     cdef Py_ssize_t avail = r.end - r.pos
     cdef const uchar* p = r.base + r.pos
     cdef const uchar* nul
@@ -643,18 +684,11 @@ cdef int _get_tlvs(RCur* r, Pdu pdu) except -1:
         else:
             value = PyBytes_FromStringAndSize(<const char*>v, length)
         if out is None and pdu._nt < _INLINE_TLVS:
-            Py_INCREF(value)
-            pdu._tt[pdu._nt] = tag
-            pdu._tv[pdu._nt] = <PyObject*>value
-            pdu._nt += 1
+            pdu._add_inline_tlv(tag, value)
             continue
         if out is None:
-            out = []
-            for i in range(pdu._nt):
-                out.append((_tag_obj(pdu._tt[i]), <object>pdu._tv[i]))
-                Py_XDECREF(pdu._tv[i])
-                pdu._tv[i] = NULL
-            pdu._nt = 0
+            out = pdu._tl()
+            pdu._tlvs = None
         out.append((_tag_obj(tag), value))
     if out is not None:
         pdu._tlvs = out
@@ -676,20 +710,36 @@ cdef class Pdu:
 
     cdef public object sequence_number
     cdef public object command_status
-    # TLVs in wire order.  The decoder stores up to _INLINE_TLVS of them in the C arrays
-    # _tt/_tv (no list, no tuples: a receipt carries two); the first use that needs the
-    # list moves them into _tlvs, as (tag, value) tuples.  At most one of the two holds
-    # TLVs at any time.  Read them through _tl() (the list) or _get_tlv (either).
+    # TLVs in wire order.  The decoder stores up to _INLINE_TLVS of them in _tt (tags)
+    # and _tv0.._tv3 (values): no list, no tuples (a receipt carries two).  The first use
+    # that needs the list moves them into _tlvs, as (tag, value) tuples.  At most one of
+    # the two holds TLVs at any time.  Read them through _tl() (the list) or _get_tlv.
     cdef list _tlvs
     cdef int _nt
     cdef uint16_t _tt[_INLINE_TLVS]
-    cdef PyObject* _tv[_INLINE_TLVS]
+    cdef object _tv0, _tv1, _tv2, _tv3
 
-    def __dealloc__(self):
-        cdef int i
-        for i in range(self._nt):
-            Py_XDECREF(self._tv[i])
-        self._nt = 0
+    cdef inline object _tv(self, int i):
+        if i == 0:
+            return self._tv0
+        if i == 1:
+            return self._tv1
+        if i == 2:
+            return self._tv2
+        return self._tv3
+
+    cdef inline void _add_inline_tlv(self, uint16_t tag, object value) noexcept:
+        cdef int i = self._nt
+        self._tt[i] = tag
+        if i == 0:
+            self._tv0 = value
+        elif i == 1:
+            self._tv1 = value
+        elif i == 2:
+            self._tv2 = value
+        else:
+            self._tv3 = value
+        self._nt = i + 1
 
     cdef list _tl(self):
         """The TLV list (or None), after moving any inline TLVs into it."""
@@ -698,9 +748,8 @@ cdef class Pdu:
         if self._nt:
             out = []
             for i in range(self._nt):
-                out.append((_tag_obj(self._tt[i]), <object>self._tv[i]))
-                Py_XDECREF(self._tv[i])
-                self._tv[i] = NULL
+                out.append((_tag_obj(self._tt[i]), self._tv(i)))
+            self._tv0 = self._tv1 = self._tv2 = self._tv3 = None
             self._nt = 0
             self._tlvs = out
         return self._tlvs
@@ -741,7 +790,7 @@ cdef class Pdu:
         cdef int i
         for i in range(self._nt):
             if self._tt[i] == tag:
-                return <object>self._tv[i]
+                return self._tv(i)
         if self._tlvs is None:
             return None
         for item in self._tlvs:
@@ -1701,11 +1750,21 @@ cdef class _ShortMessage(RequestPdu):
         # Bounds: _need() checks every fixed run of octets before it is read.
         cdef int n
         self.service_type = _get_cstr(r, 6, "service_type")
-        self.source_addr_ton = _get_u8(r, "source_addr_ton")
-        self.source_addr_npi = _get_u8(r, "source_addr_npi")
+        if r.pos + 2 <= r.end:
+            self.source_addr_ton = _U8[r.base[r.pos]]
+            self.source_addr_npi = _U8[r.base[r.pos + 1]]
+            r.pos += 2
+        else:
+            self.source_addr_ton = _get_u8(r, "source_addr_ton")
+            self.source_addr_npi = _get_u8(r, "source_addr_npi")
         self.source_addr = _get_cstr(r, 21, "source_addr")
-        self.dest_addr_ton = _get_u8(r, "dest_addr_ton")
-        self.dest_addr_npi = _get_u8(r, "dest_addr_npi")
+        if r.pos + 2 <= r.end:
+            self.dest_addr_ton = _U8[r.base[r.pos]]
+            self.dest_addr_npi = _U8[r.base[r.pos + 1]]
+            r.pos += 2
+        else:
+            self.dest_addr_ton = _get_u8(r, "dest_addr_ton")
+            self.dest_addr_npi = _get_u8(r, "dest_addr_npi")
         self.destination_addr = _get_cstr(r, 21, "destination_addr")
         _need(r, 3, "esm_class")
         self.esm_class = _U8[r.base[r.pos]]
@@ -2431,6 +2490,7 @@ cdef Pdu _decode_at(const uchar* p, Py_ssize_t length):
     """Decode the whole PDU at ``p``; ``length`` == command_length, already validated."""
     cdef RCur r
     cdef Pdu pdu
+    cdef uint32_t status
     r.base = p
     r.pos = 16
     r.end = length
@@ -2440,7 +2500,8 @@ cdef Pdu _decode_at(const uchar* p, Py_ssize_t length):
     if pdu is None:
         raise _derr(&r, f"unknown command_id 0x{r.command_id:08X}", "command_id", 4,
                     ESME_RINVCMDID)
-    pdu.command_status = _load_u32(p + 8)
+    status = _load_u32(p + 8)
+    pdu.command_status = _U8[status] if status < 256 else status
     pdu.sequence_number = r.sequence_number
     pdu._decode_body(&r)
     if r.pos < r.end and not pdu._has_tlvs():
@@ -2738,6 +2799,82 @@ cdef object _pdu_vectorcall(object cls, PyObject* const* args, size_t nargsf,
 
 
 cdef tuple _EMPTY_TUPLE = ()
+
+
+# A small pool of freed objects per hot PDU class (Cython's @cython.freelist applies only
+# to classes without a base), plugged in as the type's tp_alloc / tp_free: a decoded
+# submit_sm or deliver_sm reuses the memory of the previous one instead of a malloc/free.
+cdef extern from "Python.h":
+    ctypedef PyObject* (*_allocfunc "allocfunc")(PyTypeObject*, Py_ssize_t) noexcept
+    ctypedef void (*_freefunc "freefunc")(void*) noexcept
+    ctypedef struct _TypeSlots "PyTypeObject":
+        Py_ssize_t tp_basicsize
+        _allocfunc tp_alloc
+        _freefunc tp_free
+    PyObject* PyType_GenericAlloc(PyTypeObject* t, Py_ssize_t n) noexcept
+    PyObject* PyObject_Init(PyObject* o, PyTypeObject* t) noexcept
+    void PyObject_Free(void* p) noexcept
+
+cdef enum:
+    _POOL_SIZE = 64
+    _MAX_POOLS = 8
+
+cdef struct _Pool:
+    PyTypeObject* cls
+    int n
+    void* items[_POOL_SIZE]
+
+cdef _Pool _pools[_MAX_POOLS]
+cdef int _n_pools = 0
+
+
+cdef PyObject* _pool_alloc(PyTypeObject* t, Py_ssize_t nitems) noexcept:
+    cdef int i
+    cdef _Pool* pool
+    cdef void* o
+    for i in range(_n_pools):
+        pool = &_pools[i]
+        if pool.cls == t:
+            if pool.n:
+                pool.n -= 1
+                o = pool.items[pool.n]
+                memset(o, 0, (<_TypeSlots*>t).tp_basicsize)
+                return PyObject_Init(<PyObject*>o, t)
+            break
+    return PyType_GenericAlloc(t, nitems)
+
+
+cdef void _pool_free(void* o) noexcept:
+    cdef PyTypeObject* t = (<PyObject*>o).ob_type
+    cdef int i
+    cdef _Pool* pool
+    for i in range(_n_pools):
+        pool = &_pools[i]
+        if pool.cls == t:
+            if pool.n < _POOL_SIZE:
+                pool.items[pool.n] = o
+                pool.n += 1
+                return
+            break
+    PyObject_Free(o)
+
+
+cdef int _add_pool(type cls) except -1:
+    global _n_pools
+    if _n_pools == _MAX_POOLS:
+        raise RuntimeError("too many PDU pools")
+    if (<_TypeSlots*><PyObject*>cls).tp_free != PyObject_Free:
+        raise RuntimeError(f"{cls.__name__} has its own tp_free")
+    _pools[_n_pools].cls = <PyTypeObject*>cls
+    _pools[_n_pools].n = 0
+    _n_pools += 1
+    (<_TypeSlots*><PyObject*>cls).tp_alloc = _pool_alloc
+    (<_TypeSlots*><PyObject*>cls).tp_free = _pool_free
+    return 0
+
+
+for _cls in (SubmitSm, DeliverSm, SubmitSmResp, DeliverSmResp, EnquireLink, EnquireLinkResp):
+    _add_pool(_cls)
 
 # __init__ of these converts its arguments (lists of tuples): they keep the plain call.
 _CONVERTING_INIT = (SubmitMulti, SubmitMultiResp)
