@@ -511,6 +511,16 @@ def count_segments(text: str) -> int: ...
 # of length T a bucket passes at most max(burst, s_max) + per_second * T segments.
 # ---------------------------------------------------------------------------------------
 
+TIER_RATES: dict[str, float]
+"""Default segments per second by tier name (engine.scheduler.TIER_RATES keys them by Tier)."""
+TOLL_FREE_AREA_CODES: frozenset[str]
+
+def sender_tier(key: str) -> str:
+    """The tier name of a sender key (engine.scheduler.classify_sender gives the Tier)."""
+
+def tier_rate(key: Hashable) -> float:
+    """The default segments per second of ``key``: RateScheduler's default ``rate_for``."""
+
 class RateScheduler:
     """Per-sender FIFO queues paced in segments per second, inside account and link rates."""
 

@@ -229,7 +229,9 @@ cdef inline uint16_t _load_u16(const uchar* p) noexcept:
 cdef int _int_error(object value, int width, str field) except -1:
     if not isinstance(value, int):
         raise EncodeError(f"{field} must be an integer, not {type(value).__name__}", field=field)
-    top = (1 << (8 * width)) - 1
+    # Python ints: in C, 1 << 32 overflows an int (the message said "0..0" for 4 octets).
+    cdef object bits = 8 * width
+    top = (1 << bits) - 1
     raise EncodeError(f"{field} = {value} is out of range 0..{top}", field=field)
 
 
