@@ -33,6 +33,7 @@ class Pdu:
     def set_tlv(self, tag: int, value: Any) -> None: ...
     def to_dict(self) -> dict[str, Any]: ...
     def __eq__(self, other: object) -> bool: ...
+    # BEGIN GENERATED: tlv_attributes (tools/gen_tables.py; edit tools/smpp_tables.py)
     # TLVs of SMPP 3.4 §5.3.2
     dest_addr_subunit: int | None
     dest_network_type: int | None
@@ -78,6 +79,7 @@ class Pdu:
     alert_on_message_delivery: bool | None
     its_reply_type: int | None
     its_session_info: bytes | None
+    # END GENERATED: tlv_attributes
 
 class RequestPdu(Pdu):
     response_class: ClassVar[type[Pdu] | None]  # None for outbind and alert_notification

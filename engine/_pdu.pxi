@@ -34,25 +34,89 @@ ctypedef unsigned char uchar
 
 DEFAULT_MAX_PDU_LENGTH = 65536
 
-# command_status values used by the codec (SMPP 3.4 §5.1.3).
+# BEGIN GENERATED: statuses (tools/gen_tables.py; edit tools/smpp_tables.py)
+# command_status values (SMPP 3.4 §5.1.3), for the codec's errors.
 cdef enum:
+    ESME_ROK = 0x00
     ESME_RINVMSGLEN = 0x01
     ESME_RINVCMDLEN = 0x02
     ESME_RINVCMDID = 0x03
+    ESME_RINVBNDSTS = 0x04
+    ESME_RALYBND = 0x05
+    ESME_RINVPRTFLG = 0x06
+    ESME_RINVREGDLVFLG = 0x07
+    ESME_RSYSERR = 0x08
     ESME_RINVSRCADR = 0x0A
     ESME_RINVDSTADR = 0x0B
     ESME_RINVMSGID = 0x0C
+    ESME_RBINDFAIL = 0x0D
     ESME_RINVPASWD = 0x0E
     ESME_RINVSYSID = 0x0F
+    ESME_RCANCELFAIL = 0x11
+    ESME_RREPLACEFAIL = 0x13
+    ESME_RMSGQFUL = 0x14
     ESME_RINVSERTYP = 0x15
     ESME_RINVNUMDESTS = 0x33
     ESME_RINVDLNAME = 0x34
     ESME_RINVDESTFLAG = 0x40
+    ESME_RINVSUBREP = 0x42
+    ESME_RINVESMCLASS = 0x43
+    ESME_RCNTSUBDL = 0x44
+    ESME_RSUBMITFAIL = 0x45
+    ESME_RINVSRCTON = 0x48
+    ESME_RINVSRCNPI = 0x49
+    ESME_RINVDSTTON = 0x50
+    ESME_RINVDSTNPI = 0x51
     ESME_RINVSYSTYP = 0x53
+    ESME_RINVREPFLAG = 0x54
+    ESME_RINVNUMMSGS = 0x55
+    ESME_RTHROTTLED = 0x58
     ESME_RINVSCHED = 0x61
     ESME_RINVEXPIRY = 0x62
+    ESME_RINVDFTMSGID = 0x63
+    ESME_RX_T_APPN = 0x64
+    ESME_RX_P_APPN = 0x65
+    ESME_RX_R_APPN = 0x66
+    ESME_RQUERYFAIL = 0x67
     ESME_RINVOPTPARSTREAM = 0xC0
+    ESME_ROPTPARNOTALLWD = 0xC1
     ESME_RINVPARLEN = 0xC2
+    ESME_RMISSINGOPTPARAM = 0xC3
+    ESME_RINVOPTPARAMVAL = 0xC4
+    ESME_RDELIVERYFAILURE = 0xFE
+    ESME_RUNKNOWNERR = 0xFF
+# END GENERATED: statuses
+
+# BEGIN GENERATED: commands (tools/gen_tables.py; edit tools/smpp_tables.py)
+# command_id of each PDU (SMPP 3.4 §5.1.2.1), for the classes' command_id and _cid().
+cdef uint32_t CMD_GENERIC_NACK = 0x80000000
+cdef uint32_t CMD_BIND_RECEIVER = 0x00000001
+cdef uint32_t CMD_BIND_RECEIVER_RESP = 0x80000001
+cdef uint32_t CMD_BIND_TRANSMITTER = 0x00000002
+cdef uint32_t CMD_BIND_TRANSMITTER_RESP = 0x80000002
+cdef uint32_t CMD_QUERY_SM = 0x00000003
+cdef uint32_t CMD_QUERY_SM_RESP = 0x80000003
+cdef uint32_t CMD_SUBMIT_SM = 0x00000004
+cdef uint32_t CMD_SUBMIT_SM_RESP = 0x80000004
+cdef uint32_t CMD_DELIVER_SM = 0x00000005
+cdef uint32_t CMD_DELIVER_SM_RESP = 0x80000005
+cdef uint32_t CMD_UNBIND = 0x00000006
+cdef uint32_t CMD_UNBIND_RESP = 0x80000006
+cdef uint32_t CMD_REPLACE_SM = 0x00000007
+cdef uint32_t CMD_REPLACE_SM_RESP = 0x80000007
+cdef uint32_t CMD_CANCEL_SM = 0x00000008
+cdef uint32_t CMD_CANCEL_SM_RESP = 0x80000008
+cdef uint32_t CMD_BIND_TRANSCEIVER = 0x00000009
+cdef uint32_t CMD_BIND_TRANSCEIVER_RESP = 0x80000009
+cdef uint32_t CMD_OUTBIND = 0x0000000B
+cdef uint32_t CMD_ENQUIRE_LINK = 0x00000015
+cdef uint32_t CMD_ENQUIRE_LINK_RESP = 0x80000015
+cdef uint32_t CMD_SUBMIT_MULTI = 0x00000021
+cdef uint32_t CMD_SUBMIT_MULTI_RESP = 0x80000021
+cdef uint32_t CMD_ALERT_NOTIFICATION = 0x00000102
+cdef uint32_t CMD_DATA_SM = 0x00000103
+cdef uint32_t CMD_DATA_SM_RESP = 0x80000103
+# END GENERATED: commands
 
 # TLV value kinds.
 cdef enum:
@@ -64,6 +128,7 @@ cdef enum:
     TLV_OCTETS = 6
     TLV_FLAG = 7
 
+# BEGIN GENERATED: tlv_table (tools/gen_tables.py; edit tools/smpp_tables.py)
 # (tag, spec name, kind, maximum encoded length) for every TLV of SMPP 3.4 §5.3.2.
 _TLV_TABLE = (
     (0x0005, "dest_addr_subunit", TLV_U8, 1),
@@ -111,6 +176,7 @@ _TLV_TABLE = (
     (0x1380, "its_reply_type", TLV_U8, 1),
     (0x1383, "its_session_info", TLV_OCTETS, 2),
 )
+# END GENERATED: tlv_table
 
 TLV_NAMES = {tag: name for tag, name, _kind, _size in _TLV_TABLE}
 _TLV_TAG_BY_NAME = {name: tag for tag, name, _kind, _size in _TLV_TABLE}
@@ -902,9 +968,11 @@ cdef class Pdu:
             d[name] = getattr(self, name)
         return (_rebuild, (type(self), d, self.tlvs))
 
-    # TLV properties (SMPP 3.4 §5.3.2), one per tag of _TLV_TABLE (generated from it).
+    # BEGIN GENERATED: tlv_properties (tools/gen_tables.py; edit tools/smpp_tables.py)
+    # TLV properties (SMPP 3.4 §5.3.2), one per tag of _TLV_TABLE.
     property dest_addr_subunit:
         """TLV dest_addr_subunit (0x0005), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0005)
 
@@ -913,6 +981,7 @@ cdef class Pdu:
 
     property dest_network_type:
         """TLV dest_network_type (0x0006), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0006)
 
@@ -921,6 +990,7 @@ cdef class Pdu:
 
     property dest_bearer_type:
         """TLV dest_bearer_type (0x0007), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0007)
 
@@ -929,6 +999,7 @@ cdef class Pdu:
 
     property dest_telematics_id:
         """TLV dest_telematics_id (0x0008), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0008)
 
@@ -937,6 +1008,7 @@ cdef class Pdu:
 
     property source_addr_subunit:
         """TLV source_addr_subunit (0x000D), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x000D)
 
@@ -945,6 +1017,7 @@ cdef class Pdu:
 
     property source_network_type:
         """TLV source_network_type (0x000E), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x000E)
 
@@ -953,6 +1026,7 @@ cdef class Pdu:
 
     property source_bearer_type:
         """TLV source_bearer_type (0x000F), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x000F)
 
@@ -961,6 +1035,7 @@ cdef class Pdu:
 
     property source_telematics_id:
         """TLV source_telematics_id (0x0010), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0010)
 
@@ -969,6 +1044,7 @@ cdef class Pdu:
 
     property qos_time_to_live:
         """TLV qos_time_to_live (0x0017), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0017)
 
@@ -977,6 +1053,7 @@ cdef class Pdu:
 
     property payload_type:
         """TLV payload_type (0x0019), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0019)
 
@@ -985,6 +1062,7 @@ cdef class Pdu:
 
     property additional_status_info_text:
         """TLV additional_status_info_text (0x001D), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x001D)
 
@@ -993,6 +1071,7 @@ cdef class Pdu:
 
     property receipted_message_id:
         """TLV receipted_message_id (0x001E), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x001E)
 
@@ -1001,6 +1080,7 @@ cdef class Pdu:
 
     property ms_msg_wait_facilities:
         """TLV ms_msg_wait_facilities (0x0030), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0030)
 
@@ -1009,6 +1089,7 @@ cdef class Pdu:
 
     property privacy_indicator:
         """TLV privacy_indicator (0x0201), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0201)
 
@@ -1017,6 +1098,7 @@ cdef class Pdu:
 
     property source_subaddress:
         """TLV source_subaddress (0x0202), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0202)
 
@@ -1025,6 +1107,7 @@ cdef class Pdu:
 
     property dest_subaddress:
         """TLV dest_subaddress (0x0203), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0203)
 
@@ -1033,6 +1116,7 @@ cdef class Pdu:
 
     property user_message_reference:
         """TLV user_message_reference (0x0204), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0204)
 
@@ -1041,6 +1125,7 @@ cdef class Pdu:
 
     property user_response_code:
         """TLV user_response_code (0x0205), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0205)
 
@@ -1049,6 +1134,7 @@ cdef class Pdu:
 
     property source_port:
         """TLV source_port (0x020A), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x020A)
 
@@ -1057,6 +1143,7 @@ cdef class Pdu:
 
     property destination_port:
         """TLV destination_port (0x020B), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x020B)
 
@@ -1065,6 +1152,7 @@ cdef class Pdu:
 
     property sar_msg_ref_num:
         """TLV sar_msg_ref_num (0x020C), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x020C)
 
@@ -1073,6 +1161,7 @@ cdef class Pdu:
 
     property language_indicator:
         """TLV language_indicator (0x020D), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x020D)
 
@@ -1081,6 +1170,7 @@ cdef class Pdu:
 
     property sar_total_segments:
         """TLV sar_total_segments (0x020E), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x020E)
 
@@ -1089,6 +1179,7 @@ cdef class Pdu:
 
     property sar_segment_seqnum:
         """TLV sar_segment_seqnum (0x020F), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x020F)
 
@@ -1097,6 +1188,7 @@ cdef class Pdu:
 
     property sc_interface_version:
         """TLV sc_interface_version (0x0210), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0210)
 
@@ -1105,6 +1197,7 @@ cdef class Pdu:
 
     property callback_num_pres_ind:
         """TLV callback_num_pres_ind (0x0302), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0302)
 
@@ -1113,6 +1206,7 @@ cdef class Pdu:
 
     property callback_num_atag:
         """TLV callback_num_atag (0x0303), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0303)
 
@@ -1121,6 +1215,7 @@ cdef class Pdu:
 
     property number_of_messages:
         """TLV number_of_messages (0x0304), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0304)
 
@@ -1129,6 +1224,7 @@ cdef class Pdu:
 
     property callback_num:
         """TLV callback_num (0x0381), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0381)
 
@@ -1137,6 +1233,7 @@ cdef class Pdu:
 
     property dpf_result:
         """TLV dpf_result (0x0420), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0420)
 
@@ -1145,6 +1242,7 @@ cdef class Pdu:
 
     property set_dpf:
         """TLV set_dpf (0x0421), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0421)
 
@@ -1153,6 +1251,7 @@ cdef class Pdu:
 
     property ms_availability_status:
         """TLV ms_availability_status (0x0422), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0422)
 
@@ -1161,6 +1260,7 @@ cdef class Pdu:
 
     property network_error_code:
         """TLV network_error_code (0x0423), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0423)
 
@@ -1169,6 +1269,7 @@ cdef class Pdu:
 
     property message_payload:
         """TLV message_payload (0x0424), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0424)
 
@@ -1177,6 +1278,7 @@ cdef class Pdu:
 
     property delivery_failure_reason:
         """TLV delivery_failure_reason (0x0425), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0425)
 
@@ -1185,6 +1287,7 @@ cdef class Pdu:
 
     property more_messages_to_send:
         """TLV more_messages_to_send (0x0426), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0426)
 
@@ -1193,6 +1296,7 @@ cdef class Pdu:
 
     property message_state:
         """TLV message_state (0x0427), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0427)
 
@@ -1201,6 +1305,7 @@ cdef class Pdu:
 
     property ussd_service_op:
         """TLV ussd_service_op (0x0501), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x0501)
 
@@ -1209,6 +1314,7 @@ cdef class Pdu:
 
     property display_time:
         """TLV display_time (0x1201), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x1201)
 
@@ -1217,6 +1323,7 @@ cdef class Pdu:
 
     property sms_signal:
         """TLV sms_signal (0x1203), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x1203)
 
@@ -1225,6 +1332,7 @@ cdef class Pdu:
 
     property ms_validity:
         """TLV ms_validity (0x1204), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x1204)
 
@@ -1233,6 +1341,7 @@ cdef class Pdu:
 
     property alert_on_message_delivery:
         """TLV alert_on_message_delivery (0x130C), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x130C)
 
@@ -1241,6 +1350,7 @@ cdef class Pdu:
 
     property its_reply_type:
         """TLV its_reply_type (0x1380), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x1380)
 
@@ -1249,11 +1359,13 @@ cdef class Pdu:
 
     property its_session_info:
         """TLV its_session_info (0x1383), SMPP 3.4 §5.3.2; None when absent."""
+
         def __get__(self):
             return self._get_tlv(0x1383)
 
         def __set__(self, value):
             self._put_tlv(0x1383, value)
+    # END GENERATED: tlv_properties
 
 
 def _dest_item(item):
@@ -1339,79 +1451,79 @@ cdef class _HeaderOnlyResponse(ResponsePdu):
 @cython.final
 cdef class GenericNack(_HeaderOnlyResponse):
     """generic_nack (§4.3): the answer to a PDU that cannot be decoded or is not allowed."""
-    command_id = 0x80000000
+    command_id = CMD_GENERIC_NACK
     command_name = "generic_nack"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000000
+        return CMD_GENERIC_NACK
 
 
 @cython.no_gc
 @cython.final
 cdef class UnbindResp(_HeaderOnlyResponse):
     """unbind_resp (§4.2.2)."""
-    command_id = 0x80000006
+    command_id = CMD_UNBIND_RESP
     command_name = "unbind_resp"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000006
+        return CMD_UNBIND_RESP
 
 
 @cython.no_gc
 @cython.final
 cdef class Unbind(_HeaderOnlyRequest):
     """unbind (§4.2.1)."""
-    command_id = 0x00000006
+    command_id = CMD_UNBIND
     command_name = "unbind"
     response_class = UnbindResp
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000006
+        return CMD_UNBIND
 
 
 @cython.no_gc
 @cython.final
 cdef class EnquireLinkResp(_HeaderOnlyResponse):
     """enquire_link_resp (§4.11.2)."""
-    command_id = 0x80000015
+    command_id = CMD_ENQUIRE_LINK_RESP
     command_name = "enquire_link_resp"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000015
+        return CMD_ENQUIRE_LINK_RESP
 
 
 @cython.no_gc
 @cython.final
 cdef class EnquireLink(_HeaderOnlyRequest):
     """enquire_link (§4.11.1)."""
-    command_id = 0x00000015
+    command_id = CMD_ENQUIRE_LINK
     command_name = "enquire_link"
     response_class = EnquireLinkResp
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000015
+        return CMD_ENQUIRE_LINK
 
 
 @cython.no_gc
 @cython.final
 cdef class CancelSmResp(_HeaderOnlyResponse):
     """cancel_sm_resp (§4.9.2)."""
-    command_id = 0x80000008
+    command_id = CMD_CANCEL_SM_RESP
     command_name = "cancel_sm_resp"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000008
+        return CMD_CANCEL_SM_RESP
 
 
 @cython.no_gc
 @cython.final
 cdef class ReplaceSmResp(_HeaderOnlyResponse):
     """replace_sm_resp (§4.10.2)."""
-    command_id = 0x80000007
+    command_id = CMD_REPLACE_SM_RESP
     command_name = "replace_sm_resp"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000007
+        return CMD_REPLACE_SM_RESP
 
 
 # --- bind (§4.1) ------------------------------------------------------------------------
@@ -1448,33 +1560,33 @@ cdef class _BindResp(ResponsePdu):
 @cython.final
 cdef class BindTransmitterResp(_BindResp):
     """bind_transmitter_resp (§4.1.2)."""
-    command_id = 0x80000002
+    command_id = CMD_BIND_TRANSMITTER_RESP
     command_name = "bind_transmitter_resp"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000002
+        return CMD_BIND_TRANSMITTER_RESP
 
 
 @cython.no_gc
 @cython.final
 cdef class BindReceiverResp(_BindResp):
     """bind_receiver_resp (§4.1.4)."""
-    command_id = 0x80000001
+    command_id = CMD_BIND_RECEIVER_RESP
     command_name = "bind_receiver_resp"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000001
+        return CMD_BIND_RECEIVER_RESP
 
 
 @cython.no_gc
 @cython.final
 cdef class BindTransceiverResp(_BindResp):
     """bind_transceiver_resp (§4.1.6)."""
-    command_id = 0x80000009
+    command_id = CMD_BIND_TRANSCEIVER_RESP
     command_name = "bind_transceiver_resp"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000009
+        return CMD_BIND_TRANSCEIVER_RESP
 
 
 @cython.no_gc
@@ -1529,36 +1641,36 @@ cdef class _Bind(RequestPdu):
 @cython.final
 cdef class BindTransmitter(_Bind):
     """bind_transmitter (§4.1.1)."""
-    command_id = 0x00000002
+    command_id = CMD_BIND_TRANSMITTER
     command_name = "bind_transmitter"
     response_class = BindTransmitterResp
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000002
+        return CMD_BIND_TRANSMITTER
 
 
 @cython.no_gc
 @cython.final
 cdef class BindReceiver(_Bind):
     """bind_receiver (§4.1.3)."""
-    command_id = 0x00000001
+    command_id = CMD_BIND_RECEIVER
     command_name = "bind_receiver"
     response_class = BindReceiverResp
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000001
+        return CMD_BIND_RECEIVER
 
 
 @cython.no_gc
 @cython.final
 cdef class BindTransceiver(_Bind):
     """bind_transceiver (§4.1.5)."""
-    command_id = 0x00000009
+    command_id = CMD_BIND_TRANSCEIVER
     command_name = "bind_transceiver"
     response_class = BindTransceiverResp
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000009
+        return CMD_BIND_TRANSCEIVER
 
 
 @cython.no_gc
@@ -1566,7 +1678,7 @@ cdef class BindTransceiver(_Bind):
 cdef class Outbind(RequestPdu):
     """outbind (§4.1.7): an SMSC asks an ESME to bind_receiver.  It has no response."""
     cdef public object system_id, password
-    command_id = 0x0000000B
+    command_id = CMD_OUTBIND
     command_name = "outbind"
     _FIELDS = ("system_id", "password")
 
@@ -1584,7 +1696,7 @@ cdef class Outbind(RequestPdu):
         return text.replace(f"password={self.password!r}", "password='***'", 1)
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x0000000B
+        return CMD_OUTBIND
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.system_id, 16, "system_id")
@@ -1632,33 +1744,33 @@ cdef class _MessageIdResp(ResponsePdu):
 @cython.final
 cdef class SubmitSmResp(_MessageIdResp):
     """submit_sm_resp (§4.4.2)."""
-    command_id = 0x80000004
+    command_id = CMD_SUBMIT_SM_RESP
     command_name = "submit_sm_resp"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000004
+        return CMD_SUBMIT_SM_RESP
 
 
 @cython.no_gc
 @cython.final
 cdef class DeliverSmResp(_MessageIdResp):
     """deliver_sm_resp (§4.6.2); message_id is unused and set to NULL."""
-    command_id = 0x80000005
+    command_id = CMD_DELIVER_SM_RESP
     command_name = "deliver_sm_resp"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000005
+        return CMD_DELIVER_SM_RESP
 
 
 @cython.no_gc
 @cython.final
 cdef class DataSmResp(_MessageIdResp):
     """data_sm_resp (§4.7.2)."""
-    command_id = 0x80000103
+    command_id = CMD_DATA_SM_RESP
     command_name = "data_sm_resp"
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000103
+        return CMD_DATA_SM_RESP
 
 
 # --- submit_sm and deliver_sm (§4.4.1, §4.6.1) -----------------------------------------
@@ -1791,24 +1903,24 @@ cdef class _ShortMessage(RequestPdu):
 @cython.final
 cdef class SubmitSm(_ShortMessage):
     """submit_sm (§4.4.1): an ESME submits a short message to the SMSC."""
-    command_id = 0x00000004
+    command_id = CMD_SUBMIT_SM
     command_name = "submit_sm"
     response_class = SubmitSmResp
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000004
+        return CMD_SUBMIT_SM
 
 
 @cython.no_gc
 @cython.final
 cdef class DeliverSm(_ShortMessage):
     """deliver_sm (§4.6.1): the SMSC delivers a message (or a receipt) to an ESME."""
-    command_id = 0x00000005
+    command_id = CMD_DELIVER_SM
     command_name = "deliver_sm"
     response_class = DeliverSmResp
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000005
+        return CMD_DELIVER_SM
 
 
 # --- submit_multi (§4.5) ---------------------------------------------------------------
@@ -1818,7 +1930,7 @@ cdef class DeliverSm(_ShortMessage):
 cdef class SubmitMultiResp(ResponsePdu):
     """submit_multi_resp (§4.5.2).  unsuccess_smes: (ton, npi, address, error_status_code)."""
     cdef public object message_id, unsuccess_smes
-    command_id = 0x80000021
+    command_id = CMD_SUBMIT_MULTI_RESP
     command_name = "submit_multi_resp"
     _FIELDS = ("message_id", "unsuccess_smes")
 
@@ -1836,7 +1948,7 @@ cdef class SubmitMultiResp(ResponsePdu):
             return len(self.unsuccess_smes)
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000021
+        return CMD_SUBMIT_MULTI_RESP
 
     cdef int _omit_body(self) except -1:
         return (bool(self.command_status) and not self.message_id
@@ -1895,7 +2007,7 @@ cdef class SubmitMulti(RequestPdu):
     cdef public object schedule_delivery_time, validity_period
     cdef public object registered_delivery, replace_if_present_flag, data_coding
     cdef public object sm_default_msg_id, short_message
-    command_id = 0x00000021
+    command_id = CMD_SUBMIT_MULTI
     command_name = "submit_multi"
     response_class = SubmitMultiResp
     _FIELDS = ("service_type", "source_addr_ton", "source_addr_npi", "source_addr",
@@ -1937,7 +2049,7 @@ cdef class SubmitMulti(RequestPdu):
             return 0 if self.short_message is None else len(self.short_message)
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000021
+        return CMD_SUBMIT_MULTI
 
     cdef int _encode_body(self, WBuf* b) except -1:
         cdef Py_ssize_t n
@@ -2031,7 +2143,7 @@ cdef class DataSm(RequestPdu):
     cdef public object service_type, source_addr_ton, source_addr_npi, source_addr
     cdef public object dest_addr_ton, dest_addr_npi, destination_addr
     cdef public object esm_class, registered_delivery, data_coding
-    command_id = 0x00000103
+    command_id = CMD_DATA_SM
     command_name = "data_sm"
     response_class = DataSmResp
     _FIELDS = ("service_type", "source_addr_ton", "source_addr_npi", "source_addr",
@@ -2058,7 +2170,7 @@ cdef class DataSm(RequestPdu):
             self._set_tlv_kwargs(tlvs)
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000103
+        return CMD_DATA_SM
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.service_type, 6, "service_type")
@@ -2096,7 +2208,7 @@ cdef class QuerySmResp(ResponsePdu):
     """query_sm_resp (§4.8.2).  message_state here is the mandatory field, not the TLV."""
     cdef public object message_id, final_date, error_code
     cdef object _message_state
-    command_id = 0x80000003
+    command_id = CMD_QUERY_SM_RESP
     command_name = "query_sm_resp"
     _FIELDS = ("message_id", "final_date", "message_state", "error_code")
 
@@ -2121,7 +2233,7 @@ cdef class QuerySmResp(ResponsePdu):
             self._message_state = value
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x80000003
+        return CMD_QUERY_SM_RESP
 
     cdef int _omit_body(self) except -1:
         return (bool(self.command_status) and not self.message_id and not self.final_date
@@ -2154,7 +2266,7 @@ cdef class QuerySmResp(ResponsePdu):
 cdef class QuerySm(RequestPdu):
     """query_sm (§4.8.1)."""
     cdef public object message_id, source_addr_ton, source_addr_npi, source_addr
-    command_id = 0x00000003
+    command_id = CMD_QUERY_SM
     command_name = "query_sm"
     response_class = QuerySmResp
     _FIELDS = ("message_id", "source_addr_ton", "source_addr_npi", "source_addr")
@@ -2171,7 +2283,7 @@ cdef class QuerySm(RequestPdu):
             self._set_tlv_kwargs(tlvs)
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000003
+        return CMD_QUERY_SM
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.message_id, 65, "message_id")
@@ -2197,7 +2309,7 @@ cdef class CancelSm(RequestPdu):
     """cancel_sm (§4.9.1)."""
     cdef public object service_type, message_id, source_addr_ton, source_addr_npi, source_addr
     cdef public object dest_addr_ton, dest_addr_npi, destination_addr
-    command_id = 0x00000008
+    command_id = CMD_CANCEL_SM
     command_name = "cancel_sm"
     response_class = CancelSmResp
     _FIELDS = ("service_type", "message_id", "source_addr_ton", "source_addr_npi",
@@ -2220,7 +2332,7 @@ cdef class CancelSm(RequestPdu):
             self._set_tlv_kwargs(tlvs)
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000008
+        return CMD_CANCEL_SM
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_cstr(b, self.service_type, 6, "service_type")
@@ -2253,7 +2365,7 @@ cdef class ReplaceSm(RequestPdu):
     cdef public object message_id, source_addr_ton, source_addr_npi, source_addr
     cdef public object schedule_delivery_time, validity_period, registered_delivery
     cdef public object sm_default_msg_id, short_message
-    command_id = 0x00000007
+    command_id = CMD_REPLACE_SM
     command_name = "replace_sm"
     response_class = ReplaceSmResp
     _FIELDS = ("message_id", "source_addr_ton", "source_addr_npi", "source_addr",
@@ -2283,7 +2395,7 @@ cdef class ReplaceSm(RequestPdu):
             return 0 if self.short_message is None else len(self.short_message)
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000007
+        return CMD_REPLACE_SM
 
     cdef int _encode_body(self, WBuf* b) except -1:
         cdef Py_ssize_t n
@@ -2327,7 +2439,7 @@ cdef class AlertNotification(RequestPdu):
     """alert_notification (§4.12.1): a mobile became available.  It has no response."""
     cdef public object source_addr_ton, source_addr_npi, source_addr
     cdef public object esme_addr_ton, esme_addr_npi, esme_addr
-    command_id = 0x00000102
+    command_id = CMD_ALERT_NOTIFICATION
     command_name = "alert_notification"
     _FIELDS = ("source_addr_ton", "source_addr_npi", "source_addr", "esme_addr_ton",
                "esme_addr_npi", "esme_addr")
@@ -2347,7 +2459,7 @@ cdef class AlertNotification(RequestPdu):
             self._set_tlv_kwargs(tlvs)
 
     cdef uint32_t _cid(self) noexcept:
-        return 0x00000102
+        return CMD_ALERT_NOTIFICATION
 
     cdef int _encode_body(self, WBuf* b) except -1:
         _put_u8(b, self.source_addr_ton, "source_addr_ton")
@@ -2367,18 +2479,6 @@ cdef class AlertNotification(RequestPdu):
         self.esme_addr = _get_cstr(r, 65, "esme_addr")
         _get_tlvs(r, self)
         return 0
-
-
-PDU_CLASSES = {
-    cls.command_id: cls
-    for cls in (
-        GenericNack, BindReceiver, BindReceiverResp, BindTransmitter, BindTransmitterResp,
-        QuerySm, QuerySmResp, SubmitSm, SubmitSmResp, DeliverSm, DeliverSmResp, Unbind,
-        UnbindResp, ReplaceSm, ReplaceSmResp, CancelSm, CancelSmResp, BindTransceiver,
-        BindTransceiverResp, Outbind, EnquireLink, EnquireLinkResp, SubmitMulti,
-        SubmitMultiResp, AlertNotification, DataSm, DataSmResp,
-    )
-}
 
 
 # ---------------------------------------------------------------------------------------
@@ -2429,63 +2529,99 @@ def encode_many(pdus):
 # Decoding
 # ---------------------------------------------------------------------------------------
 
+# BEGIN GENERATED: factory (tools/gen_tables.py; edit tools/smpp_tables.py)
 cdef Pdu _new_pdu(uint32_t command_id):
-    # A switch on the command_id (C speed), then tp_new without __init__.
-    if command_id == 0x00000004:
+    # A C switch on the command_id, then tp_new without __init__; None if unknown.
+    if command_id == 0x00000004:  # submit_sm
         return SubmitSm.__new__(SubmitSm)
-    if command_id == 0x80000004:
+    elif command_id == 0x80000004:  # submit_sm_resp
         return SubmitSmResp.__new__(SubmitSmResp)
-    if command_id == 0x00000005:
+    elif command_id == 0x00000005:  # deliver_sm
         return DeliverSm.__new__(DeliverSm)
-    if command_id == 0x80000005:
+    elif command_id == 0x80000005:  # deliver_sm_resp
         return DeliverSmResp.__new__(DeliverSmResp)
-    if command_id == 0x00000015:
+    elif command_id == 0x00000015:  # enquire_link
         return EnquireLink.__new__(EnquireLink)
-    if command_id == 0x80000015:
-        return EnquireLinkResp.__new__(EnquireLinkResp)
-    if command_id == 0x80000000:
+    elif command_id == 0x80000000:  # generic_nack
         return GenericNack.__new__(GenericNack)
-    if command_id == 0x00000001:
+    elif command_id == 0x00000001:  # bind_receiver
         return BindReceiver.__new__(BindReceiver)
-    if command_id == 0x80000001:
+    elif command_id == 0x80000001:  # bind_receiver_resp
         return BindReceiverResp.__new__(BindReceiverResp)
-    if command_id == 0x00000002:
+    elif command_id == 0x00000002:  # bind_transmitter
         return BindTransmitter.__new__(BindTransmitter)
-    if command_id == 0x80000002:
+    elif command_id == 0x80000002:  # bind_transmitter_resp
         return BindTransmitterResp.__new__(BindTransmitterResp)
-    if command_id == 0x00000009:
-        return BindTransceiver.__new__(BindTransceiver)
-    if command_id == 0x80000009:
-        return BindTransceiverResp.__new__(BindTransceiverResp)
-    if command_id == 0x00000003:
+    elif command_id == 0x00000003:  # query_sm
         return QuerySm.__new__(QuerySm)
-    if command_id == 0x80000003:
+    elif command_id == 0x80000003:  # query_sm_resp
         return QuerySmResp.__new__(QuerySmResp)
-    if command_id == 0x00000006:
+    elif command_id == 0x00000006:  # unbind
         return Unbind.__new__(Unbind)
-    if command_id == 0x80000006:
+    elif command_id == 0x80000006:  # unbind_resp
         return UnbindResp.__new__(UnbindResp)
-    if command_id == 0x00000007:
+    elif command_id == 0x00000007:  # replace_sm
         return ReplaceSm.__new__(ReplaceSm)
-    if command_id == 0x80000007:
+    elif command_id == 0x80000007:  # replace_sm_resp
         return ReplaceSmResp.__new__(ReplaceSmResp)
-    if command_id == 0x00000008:
+    elif command_id == 0x00000008:  # cancel_sm
         return CancelSm.__new__(CancelSm)
-    if command_id == 0x80000008:
+    elif command_id == 0x80000008:  # cancel_sm_resp
         return CancelSmResp.__new__(CancelSmResp)
-    if command_id == 0x0000000B:
+    elif command_id == 0x00000009:  # bind_transceiver
+        return BindTransceiver.__new__(BindTransceiver)
+    elif command_id == 0x80000009:  # bind_transceiver_resp
+        return BindTransceiverResp.__new__(BindTransceiverResp)
+    elif command_id == 0x0000000B:  # outbind
         return Outbind.__new__(Outbind)
-    if command_id == 0x00000021:
+    elif command_id == 0x80000015:  # enquire_link_resp
+        return EnquireLinkResp.__new__(EnquireLinkResp)
+    elif command_id == 0x00000021:  # submit_multi
         return SubmitMulti.__new__(SubmitMulti)
-    if command_id == 0x80000021:
+    elif command_id == 0x80000021:  # submit_multi_resp
         return SubmitMultiResp.__new__(SubmitMultiResp)
-    if command_id == 0x00000102:
+    elif command_id == 0x00000102:  # alert_notification
         return AlertNotification.__new__(AlertNotification)
-    if command_id == 0x00000103:
+    elif command_id == 0x00000103:  # data_sm
         return DataSm.__new__(DataSm)
-    if command_id == 0x80000103:
+    elif command_id == 0x80000103:  # data_sm_resp
         return DataSmResp.__new__(DataSmResp)
     return None
+
+
+PDU_CLASSES = {
+    cls.command_id: cls
+    for cls in (
+        GenericNack,
+        BindReceiver,
+        BindReceiverResp,
+        BindTransmitter,
+        BindTransmitterResp,
+        QuerySm,
+        QuerySmResp,
+        SubmitSm,
+        SubmitSmResp,
+        DeliverSm,
+        DeliverSmResp,
+        Unbind,
+        UnbindResp,
+        ReplaceSm,
+        ReplaceSmResp,
+        CancelSm,
+        CancelSmResp,
+        BindTransceiver,
+        BindTransceiverResp,
+        Outbind,
+        EnquireLink,
+        EnquireLinkResp,
+        SubmitMulti,
+        SubmitMultiResp,
+        AlertNotification,
+        DataSm,
+        DataSmResp,
+    )
+}
+# END GENERATED: factory
 
 
 cdef Pdu _decode_at(const uchar* p, Py_ssize_t length):
