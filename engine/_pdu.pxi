@@ -608,6 +608,15 @@ cdef int _field_status(str field) noexcept:
 
 cdef inline str _get_cstr(RCur* r, Py_ssize_t size, str field):
     """Read a C-octet string of at most ``size`` octets, NUL included."""
+    # An empty field (most service_type, schedule_delivery_time and validity_period) is
+    # answered here, inlined into the caller.
+    if r.pos < r.end and r.base[r.pos] == 0:
+        r.pos += 1
+        return _EMPTY
+    return _get_cstr_full(r, size, field)
+
+
+cdef str _get_cstr_full(RCur* r, Py_ssize_t size, str field):
     cdef Py_ssize_t avail = r.end - r.pos
     cdef const uchar* p = r.base + r.pos
     cdef Py_ssize_t i, lim = avail if avail < size else size
@@ -617,9 +626,6 @@ cdef inline str _get_cstr(RCur* r, Py_ssize_t size, str field):
     # The common case inline: an empty field, or a short one (an address, an id) found in
     # the string cache.
     if lim > 0:
-        if p[0] == 0:
-            r.pos += 1
-            return _EMPTY
         nul = <const uchar*>memchr(p, 0, lim if lim < 25 else 25)
         if nul != NULL:
             i = nul - p
