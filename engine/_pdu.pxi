@@ -195,6 +195,13 @@ cdef str _EMPTY = ""
 # Python ints 0..255, indexed at C speed: one-octet fields decode without a call into
 # PyLong_FromLong (13 of them in every submit_sm).
 cdef tuple _U8 = tuple(range(256))
+cdef PyObject* _u8_objs[256]     # the same, as a C array: no None check, no tuple indexing
+for _i in range(256):
+    _u8_objs[_i] = <PyObject*>_U8[_i]
+
+
+cdef inline object _u8(uchar x):
+    return <object>_u8_objs[x]
 
 
 # Short C-octet strings (addresses, system ids, service types) repeat from PDU to PDU: a
@@ -579,7 +586,7 @@ cdef inline object _get_u8(RCur* r, str field):
     if r.pos >= r.end:
         raise _derr(r, f"PDU ends before {field} (offset {r.pos})", field, r.pos, ESME_RINVCMDLEN)
     r.pos += 1
-    return _U8[r.base[r.pos - 1]]
+    return _u8(r.base[r.pos - 1])
 
 
 cdef int _field_status(str field) noexcept:
@@ -731,7 +738,7 @@ cdef int _get_tlvs(RCur* r, Pdu pdu) except -1:
         if kind == TLV_U8:
             if length != 1:
                 raise _derr(r, f"{_tlv_label(tag)} must be 1 octet, got {length}", _tlv_label(tag), start, ESME_RINVPARLEN)
-            value = _U8[v[0]]
+            value = _u8(v[0])
         elif kind == TLV_U16:
             if length != 2:
                 raise _derr(r, f"{_tlv_label(tag)} must be 2 octets, got {length}", _tlv_label(tag), start, ESME_RINVPARLEN)
@@ -1871,33 +1878,33 @@ cdef class _ShortMessage(RequestPdu):
         cdef int n
         self.service_type = _get_cstr(r, 6, "service_type")
         if r.pos + 2 <= r.end:
-            self.source_addr_ton = _U8[r.base[r.pos]]
-            self.source_addr_npi = _U8[r.base[r.pos + 1]]
+            self.source_addr_ton = _u8(r.base[r.pos])
+            self.source_addr_npi = _u8(r.base[r.pos + 1])
             r.pos += 2
         else:
             self.source_addr_ton = _get_u8(r, "source_addr_ton")
             self.source_addr_npi = _get_u8(r, "source_addr_npi")
         self.source_addr = _get_cstr(r, 21, "source_addr")
         if r.pos + 2 <= r.end:
-            self.dest_addr_ton = _U8[r.base[r.pos]]
-            self.dest_addr_npi = _U8[r.base[r.pos + 1]]
+            self.dest_addr_ton = _u8(r.base[r.pos])
+            self.dest_addr_npi = _u8(r.base[r.pos + 1])
             r.pos += 2
         else:
             self.dest_addr_ton = _get_u8(r, "dest_addr_ton")
             self.dest_addr_npi = _get_u8(r, "dest_addr_npi")
         self.destination_addr = _get_cstr(r, 21, "destination_addr")
         _need(r, 3, "esm_class")
-        self.esm_class = _U8[r.base[r.pos]]
-        self.protocol_id = _U8[r.base[r.pos + 1]]
-        self.priority_flag = _U8[r.base[r.pos + 2]]
+        self.esm_class = _u8(r.base[r.pos])
+        self.protocol_id = _u8(r.base[r.pos + 1])
+        self.priority_flag = _u8(r.base[r.pos + 2])
         r.pos += 3
         self.schedule_delivery_time = _get_cstr(r, 17, "schedule_delivery_time")
         self.validity_period = _get_cstr(r, 17, "validity_period")
         _need(r, 5, "registered_delivery")
-        self.registered_delivery = _U8[r.base[r.pos]]
-        self.replace_if_present_flag = _U8[r.base[r.pos + 1]]
-        self.data_coding = _U8[r.base[r.pos + 2]]
-        self.sm_default_msg_id = _U8[r.base[r.pos + 3]]
+        self.registered_delivery = _u8(r.base[r.pos])
+        self.replace_if_present_flag = _u8(r.base[r.pos + 1])
+        self.data_coding = _u8(r.base[r.pos + 2])
+        self.sm_default_msg_id = _u8(r.base[r.pos + 3])
         n = r.base[r.pos + 4]
         r.pos += 5
         self.short_message = _get_octets(r, n, "short_message")
@@ -2508,6 +2515,9 @@ cdef int _encode_into(WBuf* b, Pdu pdu) except -1:
     return 0
 
 
+# A builtin function, not a cyfunction: CPython 3.11 specialises calls to builtins
+# (PRECALL_BUILTIN_FAST_WITH_KEYWORDS) and not to Cython's function type.
+@cython.binding(False)
 def encode(Pdu pdu not None):
     """Encode one PDU to bytes.
 
@@ -2520,6 +2530,9 @@ def encode(Pdu pdu not None):
     return PyBytes_FromStringAndSize(_wbuf.data, _wbuf.length)
 
 
+# A builtin function, not a cyfunction: CPython 3.11 specialises calls to builtins
+# (PRECALL_BUILTIN_FAST_WITH_KEYWORDS) and not to Cython's function type.
+@cython.binding(False)
 def encode_many(pdus):
     """Encode several PDUs back to back into one bytes object (one write per batch)."""
     cdef Pdu pdu
@@ -2645,7 +2658,7 @@ cdef Pdu _decode_at(const uchar* p, Py_ssize_t length):
         raise _derr(&r, f"unknown command_id 0x{r.command_id:08X}", "command_id", 4,
                     ESME_RINVCMDID)
     status = _load_u32(p + 8)
-    pdu.command_status = _U8[status] if status < 256 else status
+    pdu.command_status = _u8(status) if status < 256 else status
     pdu.sequence_number = r.sequence_number
     pdu._decode_body(&r)
     if r.pos < r.end and not pdu._has_tlvs():
@@ -2664,6 +2677,9 @@ cdef object _length_error(Py_ssize_t length, Py_ssize_t maximum):
     )
 
 
+# A builtin function, not a cyfunction: CPython 3.11 specialises calls to builtins
+# (PRECALL_BUILTIN_FAST_WITH_KEYWORDS) and not to Cython's function type.
+@cython.binding(False)
 def decode(data):
     """Decode exactly one whole PDU from ``data`` (bytes, bytearray or memoryview).
 
