@@ -6,7 +6,9 @@ the rate scheduler.
 """
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
+
+from typing_extensions import disjoint_base
 
 # ---------------------------------------------------------------------------------------
 # PDUs (SMPP 3.4 §4).  Built by keyword with the spec's field names; C-octet strings are
@@ -16,6 +18,7 @@ from typing import Any, ClassVar
 # TLVs are bytes, alert_on_message_delivery (no value) is True when present.
 # ---------------------------------------------------------------------------------------
 
+@disjoint_base
 class Pdu:
     command_id: ClassVar[int]
     command_name: ClassVar[str]
@@ -32,7 +35,8 @@ class Pdu:
     def get_tlv(self, tag: int) -> Any: ...
     def set_tlv(self, tag: int, value: Any) -> None: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    # BEGIN GENERATED: tlv_attributes (tools/gen_tables.py; edit tools/smpp_tables.py)
     # TLVs of SMPP 3.4 §5.3.2
     dest_addr_subunit: int | None
     dest_network_type: int | None
@@ -78,6 +82,7 @@ class Pdu:
     alert_on_message_delivery: bool | None
     its_reply_type: int | None
     its_session_info: bytes | None
+    # END GENERATED: tlv_attributes
 
 class RequestPdu(Pdu):
     response_class: ClassVar[type[Pdu] | None]  # None for outbind and alert_notification
@@ -86,6 +91,7 @@ class RequestPdu(Pdu):
 
 class ResponsePdu(Pdu): ...
 
+@disjoint_base
 class _Bind(RequestPdu):
     system_id: str
     password: str
@@ -109,20 +115,32 @@ class _Bind(RequestPdu):
         **tlvs: Any,
     ) -> None: ...
 
+@final
 class BindTransmitter(_Bind): ...
+
+@final
 class BindReceiver(_Bind): ...
+
+@final
 class BindTransceiver(_Bind): ...
 
+@disjoint_base
 class _BindResp(ResponsePdu):
     system_id: str
     def __init__(
         self, *, sequence_number: int = 0, command_status: int = 0, system_id: str = "", **tlvs: Any
     ) -> None: ...
 
+@final
 class BindTransmitterResp(_BindResp): ...
+
+@final
 class BindReceiverResp(_BindResp): ...
+
+@final
 class BindTransceiverResp(_BindResp): ...
 
+@final
 class Outbind(RequestPdu):
     system_id: str
     password: str
@@ -146,14 +164,28 @@ class _HeaderOnlyResponse(ResponsePdu):
         self, *, sequence_number: int = 0, command_status: int = 0, **tlvs: Any
     ) -> None: ...
 
+@final
 class Unbind(_HeaderOnlyRequest): ...
+
+@final
 class UnbindResp(_HeaderOnlyResponse): ...
+
+@final
 class GenericNack(_HeaderOnlyResponse): ...
+
+@final
 class EnquireLink(_HeaderOnlyRequest): ...
+
+@final
 class EnquireLinkResp(_HeaderOnlyResponse): ...
+
+@final
 class CancelSmResp(_HeaderOnlyResponse): ...
+
+@final
 class ReplaceSmResp(_HeaderOnlyResponse): ...
 
+@disjoint_base
 class _ShortMessage(RequestPdu):
     """submit_sm and deliver_sm share one body layout (§4.4.1, §4.6.1)."""
 
@@ -201,9 +233,13 @@ class _ShortMessage(RequestPdu):
         **tlvs: Any,
     ) -> None: ...
 
+@final
 class SubmitSm(_ShortMessage): ...
+
+@final
 class DeliverSm(_ShortMessage): ...
 
+@disjoint_base
 class _MessageIdResp(ResponsePdu):
     message_id: str
     def __init__(
@@ -215,10 +251,16 @@ class _MessageIdResp(ResponsePdu):
         **tlvs: Any,
     ) -> None: ...
 
+@final
 class SubmitSmResp(_MessageIdResp): ...
+
+@final
 class DeliverSmResp(_MessageIdResp): ...
+
+@final
 class DataSmResp(_MessageIdResp): ...
 
+@final
 class SubmitMulti(RequestPdu):
     """dest_addresses: a (dest_addr_ton, dest_addr_npi, destination_addr) tuple is an SME
     address (dest_flag 1); a str is a distribution list name (dest_flag 2).  §4.5.1."""
@@ -265,6 +307,7 @@ class SubmitMulti(RequestPdu):
         **tlvs: Any,
     ) -> None: ...
 
+@final
 class SubmitMultiResp(ResponsePdu):
     """unsuccess_smes: (dest_addr_ton, dest_addr_npi, destination_addr, error_status_code)."""
 
@@ -282,6 +325,7 @@ class SubmitMultiResp(ResponsePdu):
         **tlvs: Any,
     ) -> None: ...
 
+@final
 class DataSm(RequestPdu):
     service_type: str
     source_addr_ton: int
@@ -311,6 +355,7 @@ class DataSm(RequestPdu):
         **tlvs: Any,
     ) -> None: ...
 
+@final
 class QuerySm(RequestPdu):
     message_id: str
     source_addr_ton: int
@@ -328,6 +373,7 @@ class QuerySm(RequestPdu):
         **tlvs: Any,
     ) -> None: ...
 
+@final
 class QuerySmResp(ResponsePdu):
     message_id: str
     final_date: str
@@ -345,6 +391,7 @@ class QuerySmResp(ResponsePdu):
         **tlvs: Any,
     ) -> None: ...
 
+@final
 class CancelSm(RequestPdu):
     service_type: str
     message_id: str
@@ -370,6 +417,7 @@ class CancelSm(RequestPdu):
         **tlvs: Any,
     ) -> None: ...
 
+@final
 class ReplaceSm(RequestPdu):
     message_id: str
     source_addr_ton: int
@@ -399,6 +447,7 @@ class ReplaceSm(RequestPdu):
         **tlvs: Any,
     ) -> None: ...
 
+@final
 class AlertNotification(RequestPdu):
     source_addr_ton: int
     source_addr_npi: int
@@ -437,6 +486,7 @@ def encode_many(pdus: Iterable[Pdu]) -> bytes:
 def decode(data: bytes | bytearray | memoryview) -> Pdu:
     """Decode exactly one whole PDU.  Anything else raises DecodeError."""
 
+@disjoint_base
 class PduReader:
     """Stream framer: feed it any chunk of a TCP stream, get back every whole PDU in it.
 
@@ -485,6 +535,7 @@ def decode_text(
     data: bytes | bytearray | memoryview, data_coding: int, errors: str = "strict"
 ) -> str: ...
 
+@disjoint_base
 class TextPlan:
     """Encoding and per-segment payloads (no UDH) of a text."""
 
@@ -511,6 +562,17 @@ def count_segments(text: str) -> int: ...
 # of length T a bucket passes at most max(burst, s_max) + per_second * T segments.
 # ---------------------------------------------------------------------------------------
 
+TIER_RATES: dict[str, float]
+"""Default segments per second by tier name (engine.scheduler.TIER_RATES keys them by Tier)."""
+TOLL_FREE_AREA_CODES: frozenset[str]
+
+def sender_tier(key: str) -> str:
+    """The tier name of a sender key (engine.scheduler.classify_sender gives the Tier)."""
+
+def tier_rate(key: Hashable) -> float:
+    """The default segments per second of ``key``: RateScheduler's default ``rate_for``."""
+
+@disjoint_base
 class RateScheduler:
     """Per-sender FIFO queues paced in segments per second, inside account and link rates."""
 

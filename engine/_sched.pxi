@@ -28,6 +28,73 @@ from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 
 from engine.errors import QueueFullError as _SqQueueFullError
 
+
+# --- default rates by kind of sender ----------------------------------------------------
+#
+# The table and the classifier live here, not in engine.scheduler, so that RateScheduler's
+# default needs nothing from the policy module that wraps it (the core imports no wrapper).
+# engine.scheduler presents them with its Tier enum (Tier values are these names).
+
+TIER_RATES = {
+    "long_code": 1.0,
+    "toll_free": 3.0,
+    "short_code": 100.0,
+    "alphanumeric": 10.0,
+    "international": 10.0,
+}
+"""Default segments per second of each kind of sender, by tier name: the figures US
+carriers and Twilio publish for unregistered traffic."""
+
+# NANP toll-free area codes (the 8XX series in service).
+TOLL_FREE_AREA_CODES = frozenset({"800", "833", "844", "855", "866", "877", "888"})
+
+cdef Py_ssize_t _MAX_KEY_LENGTH = 32  # bounds the work of classifying an untrusted key
+
+
+def sender_tier(key):
+    """The tier name of a sender: an E.164 number, a short code or an alphanumeric id.
+
+    - a letter anywhere: ``"alphanumeric"`` (sender id);
+    - 5 or 6 digits: ``"short_code"``;
+    - ``+1`` and 10 digits (NANP; also ``1`` and 10 digits without the plus):
+      ``"toll_free"`` when the area code is 800/833/844/855/866/877/888, else
+      ``"long_code"``;
+    - any other ``+`` number of 7 to 15 digits (E.164 §6): ``"international"``.
+
+    Raises TypeError for a key that is not a str and ValueError (naming ``key``) for one
+    that is none of the above.
+    """
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a str to have a tier, not {type(key).__name__}")
+    if not key or len(key) > _MAX_KEY_LENGTH:
+        raise ValueError(f"key must be 1..{_MAX_KEY_LENGTH} characters, got {len(key)}")
+    if not key.isascii():
+        raise ValueError(f"key {key!r} has non-ASCII characters")
+    if any(c.isalpha() for c in key):
+        return "alphanumeric"
+    plus = key.startswith("+")
+    digits = key[1:] if plus else key
+    if not digits.isdigit():
+        raise ValueError(f"key {key!r} is not a phone number, short code or alphanumeric id")
+    if not plus and len(digits) in (5, 6):
+        return "short_code"
+    if digits.startswith("1") and (plus or len(digits) == 11):
+        if len(digits) != 11:
+            raise ValueError(f"key {key!r}: a +1 (NANP) number has 10 digits after the 1")
+        return "toll_free" if digits[1:4] in TOLL_FREE_AREA_CODES else "long_code"
+    if plus and 7 <= len(digits) <= 15:
+        return "international"
+    raise ValueError(f"key {key!r} is not a phone number, short code or alphanumeric id")
+
+
+def tier_rate(key):
+    """The default segments per second of ``key``: its tier's rate (RateScheduler's default)."""
+    if not isinstance(key, str):
+        raise TypeError(
+            f"key {key!r} has no rate: set one with set_rate() (only str keys have a tier)"
+        )
+    return TIER_RATES[sender_tier(key)]
+
 # Float slack when a bucket is compared with what it needs: a time computed as
 # last + (need - tokens) / rate gives back `need` tokens only up to rounding.
 cdef double _SQ_EPS = 1e-9
@@ -243,8 +310,6 @@ cdef class RateScheduler:
         ``validity`` (seconds, default 10 hours) sizes each sender's queue limit.
         """
         if rate_for is None:
-            from engine.scheduler import tier_rate
-
             rate_for = tier_rate
         elif not callable(rate_for):
             raise TypeError("rate_for must be callable or None")

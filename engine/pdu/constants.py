@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 
+# BEGIN GENERATED: enums (tools/gen_tables.py; edit tools/smpp_tables.py)
 class CommandId(IntEnum):
     """command_id values (SMPP 3.4 §5.1.2.1).  A response is its request | 0x80000000."""
 
@@ -154,6 +155,9 @@ class Tag(IntEnum):
     alert_on_message_delivery = 0x130C
     its_reply_type = 0x1380
     its_session_info = 0x1383
+
+
+# END GENERATED: enums
 
 
 class Ton(IntEnum):

@@ -18,7 +18,9 @@ import enum
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
-from engine._core import RateScheduler
+from engine._core import TIER_RATES as _CORE_TIER_RATES
+from engine._core import TOLL_FREE_AREA_CODES, RateScheduler, sender_tier
+from engine._core import tier_rate as _core_tier_rate
 
 __all__ = [
     "DEFAULT_VALIDITY",
@@ -33,11 +35,6 @@ __all__ = [
 DEFAULT_VALIDITY = 36_000.0
 """Seconds a message may wait before it fails with 30036 (Twilio's maximum, 10 hours)."""
 
-# NANP toll-free area codes (the 8XX series in service).
-TOLL_FREE_AREA_CODES = frozenset({"800", "833", "844", "855", "866", "877", "888"})
-
-_MAX_KEY_LENGTH = 32  # bounds the work of classifying an untrusted key
-
 
 class Tier(enum.StrEnum):
     """Kinds of senders, each with its own default rate."""
@@ -49,13 +46,9 @@ class Tier(enum.StrEnum):
     INTERNATIONAL = "international"
 
 
-TIER_RATES: Mapping[Tier, float] = {
-    Tier.LONG_CODE: 1.0,
-    Tier.TOLL_FREE: 3.0,
-    Tier.SHORT_CODE: 100.0,
-    Tier.ALPHANUMERIC: 10.0,
-    Tier.INTERNATIONAL: 10.0,
-}
+# The table and the classifier are the compiled core's (RateScheduler's default must not
+# import this module); here they are presented with the Tier enum.
+TIER_RATES: Mapping[Tier, float] = {Tier(name): rate for name, rate in _CORE_TIER_RATES.items()}
 """Default segments per second of each tier."""
 
 
@@ -71,36 +64,12 @@ def classify_sender(key: str) -> Tier:
     Raises TypeError for a key that is not a str and ValueError (naming ``key``) for one
     that is none of the above.
     """
-    if not isinstance(key, str):
-        raise TypeError(f"key must be a str to have a tier, not {type(key).__name__}")
-    if not key or len(key) > _MAX_KEY_LENGTH:
-        raise ValueError(f"key must be 1..{_MAX_KEY_LENGTH} characters, got {len(key)}")
-    if not key.isascii():
-        raise ValueError(f"key {key!r} has non-ASCII characters")
-    if any(c.isalpha() for c in key):
-        return Tier.ALPHANUMERIC
-    plus = key.startswith("+")
-    digits = key[1:] if plus else key
-    if not digits.isdigit():
-        raise ValueError(f"key {key!r} is not a phone number, short code or alphanumeric id")
-    if not plus and len(digits) in (5, 6):
-        return Tier.SHORT_CODE
-    if digits.startswith("1") and (plus or len(digits) == 11):
-        if len(digits) != 11:
-            raise ValueError(f"key {key!r}: a +1 (NANP) number has 10 digits after the 1")
-        return Tier.TOLL_FREE if digits[1:4] in TOLL_FREE_AREA_CODES else Tier.LONG_CODE
-    if plus and 7 <= len(digits) <= 15:
-        return Tier.INTERNATIONAL
-    raise ValueError(f"key {key!r} is not a phone number, short code or alphanumeric id")
+    return Tier(sender_tier(key))
 
 
 def tier_rate(key: Hashable) -> float:
     """The default segments per second of `key`: its tier's rate."""
-    if not isinstance(key, str):
-        raise TypeError(
-            f"key {key!r} has no rate: set one with set_rate() (only str keys have a tier)"
-        )
-    return TIER_RATES[classify_sender(key)]
+    return _core_tier_rate(key)
 
 
 class Pacer:

@@ -1,0 +1,150 @@
+"""The SMPP 3.4 tables, once: command ids, command_status codes and TLVs.
+
+This is the single source of every table of the protocol in the tree.  ``tools/gen_tables.py``
+writes from it, between BEGIN/END GENERATED markers:
+
+- ``engine/pdu/constants.py``: the ``CommandId``, ``CommandStatus`` and ``Tag`` enums;
+- ``engine/_pdu.pxi``: the codec's command id constants, status codes, ``_TLV_TABLE``,
+  the TLV properties of ``Pdu`` and the PDU factory (``_new_pdu``, ``PDU_CLASSES``);
+- ``engine/_core.pyi``: the TLV attributes of ``Pdu``.
+
+Edit here, run ``python tools/gen_tables.py``, rebuild the core.  ``tests/test_codec_tables.py``
+fails when a generated block differs from what this table gives.  Section numbers refer to
+the SMPP v3.4 specification (Issue 1.2, 1999).  Data only: no imports, no behaviour.
+"""
+
+from __future__ import annotations
+
+# (spec name, command_id, class in engine._core) -- §5.1.2.1.  A response is its request's
+# id | 0x80000000.  Order: the spec's table.
+COMMANDS: tuple[tuple[str, int, str], ...] = (
+    ("generic_nack", 0x80000000, "GenericNack"),
+    ("bind_receiver", 0x00000001, "BindReceiver"),
+    ("bind_receiver_resp", 0x80000001, "BindReceiverResp"),
+    ("bind_transmitter", 0x00000002, "BindTransmitter"),
+    ("bind_transmitter_resp", 0x80000002, "BindTransmitterResp"),
+    ("query_sm", 0x00000003, "QuerySm"),
+    ("query_sm_resp", 0x80000003, "QuerySmResp"),
+    ("submit_sm", 0x00000004, "SubmitSm"),
+    ("submit_sm_resp", 0x80000004, "SubmitSmResp"),
+    ("deliver_sm", 0x00000005, "DeliverSm"),
+    ("deliver_sm_resp", 0x80000005, "DeliverSmResp"),
+    ("unbind", 0x00000006, "Unbind"),
+    ("unbind_resp", 0x80000006, "UnbindResp"),
+    ("replace_sm", 0x00000007, "ReplaceSm"),
+    ("replace_sm_resp", 0x80000007, "ReplaceSmResp"),
+    ("cancel_sm", 0x00000008, "CancelSm"),
+    ("cancel_sm_resp", 0x80000008, "CancelSmResp"),
+    ("bind_transceiver", 0x00000009, "BindTransceiver"),
+    ("bind_transceiver_resp", 0x80000009, "BindTransceiverResp"),
+    ("outbind", 0x0000000B, "Outbind"),
+    ("enquire_link", 0x00000015, "EnquireLink"),
+    ("enquire_link_resp", 0x80000015, "EnquireLinkResp"),
+    ("submit_multi", 0x00000021, "SubmitMulti"),
+    ("submit_multi_resp", 0x80000021, "SubmitMultiResp"),
+    ("alert_notification", 0x00000102, "AlertNotification"),
+    ("data_sm", 0x00000103, "DataSm"),
+    ("data_sm_resp", 0x80000103, "DataSmResp"),
+)
+
+# (name, value) -- §5.1.3.
+STATUSES: tuple[tuple[str, int], ...] = (
+    ("ESME_ROK", 0x00000000),
+    ("ESME_RINVMSGLEN", 0x00000001),
+    ("ESME_RINVCMDLEN", 0x00000002),
+    ("ESME_RINVCMDID", 0x00000003),
+    ("ESME_RINVBNDSTS", 0x00000004),
+    ("ESME_RALYBND", 0x00000005),
+    ("ESME_RINVPRTFLG", 0x00000006),
+    ("ESME_RINVREGDLVFLG", 0x00000007),
+    ("ESME_RSYSERR", 0x00000008),
+    ("ESME_RINVSRCADR", 0x0000000A),
+    ("ESME_RINVDSTADR", 0x0000000B),
+    ("ESME_RINVMSGID", 0x0000000C),
+    ("ESME_RBINDFAIL", 0x0000000D),
+    ("ESME_RINVPASWD", 0x0000000E),
+    ("ESME_RINVSYSID", 0x0000000F),
+    ("ESME_RCANCELFAIL", 0x00000011),
+    ("ESME_RREPLACEFAIL", 0x00000013),
+    ("ESME_RMSGQFUL", 0x00000014),
+    ("ESME_RINVSERTYP", 0x00000015),
+    ("ESME_RINVNUMDESTS", 0x00000033),
+    ("ESME_RINVDLNAME", 0x00000034),
+    ("ESME_RINVDESTFLAG", 0x00000040),
+    ("ESME_RINVSUBREP", 0x00000042),
+    ("ESME_RINVESMCLASS", 0x00000043),
+    ("ESME_RCNTSUBDL", 0x00000044),
+    ("ESME_RSUBMITFAIL", 0x00000045),
+    ("ESME_RINVSRCTON", 0x00000048),
+    ("ESME_RINVSRCNPI", 0x00000049),
+    ("ESME_RINVDSTTON", 0x00000050),
+    ("ESME_RINVDSTNPI", 0x00000051),
+    ("ESME_RINVSYSTYP", 0x00000053),
+    ("ESME_RINVREPFLAG", 0x00000054),
+    ("ESME_RINVNUMMSGS", 0x00000055),
+    ("ESME_RTHROTTLED", 0x00000058),
+    ("ESME_RINVSCHED", 0x00000061),
+    ("ESME_RINVEXPIRY", 0x00000062),
+    ("ESME_RINVDFTMSGID", 0x00000063),
+    ("ESME_RX_T_APPN", 0x00000064),
+    ("ESME_RX_P_APPN", 0x00000065),
+    ("ESME_RX_R_APPN", 0x00000066),
+    ("ESME_RQUERYFAIL", 0x00000067),
+    ("ESME_RINVOPTPARSTREAM", 0x000000C0),
+    ("ESME_ROPTPARNOTALLWD", 0x000000C1),
+    ("ESME_RINVPARLEN", 0x000000C2),
+    ("ESME_RMISSINGOPTPARAM", 0x000000C3),
+    ("ESME_RINVOPTPARAMVAL", 0x000000C4),
+    ("ESME_RDELIVERYFAILURE", 0x000000FE),
+    ("ESME_RUNKNOWNERR", 0x000000FF),
+)
+
+# (tag, spec name, value kind, maximum encoded length in octets) -- §5.3.2.  Kinds: "u8",
+# "u16", "u32" (unsigned big-endian integers), "cstr" (C-octet string; the maximum
+# includes the NUL), "octets" (raw bytes), "flag" (no value: present or absent).
+TLVS: tuple[tuple[int, str, str, int], ...] = (
+    (0x0005, "dest_addr_subunit", "u8", 1),
+    (0x0006, "dest_network_type", "u8", 1),
+    (0x0007, "dest_bearer_type", "u8", 1),
+    (0x0008, "dest_telematics_id", "u16", 2),
+    (0x000D, "source_addr_subunit", "u8", 1),
+    (0x000E, "source_network_type", "u8", 1),
+    (0x000F, "source_bearer_type", "u8", 1),
+    (0x0010, "source_telematics_id", "u8", 1),
+    (0x0017, "qos_time_to_live", "u32", 4),
+    (0x0019, "payload_type", "u8", 1),
+    (0x001D, "additional_status_info_text", "cstr", 256),
+    (0x001E, "receipted_message_id", "cstr", 65),
+    (0x0030, "ms_msg_wait_facilities", "u8", 1),
+    (0x0201, "privacy_indicator", "u8", 1),
+    (0x0202, "source_subaddress", "octets", 23),
+    (0x0203, "dest_subaddress", "octets", 23),
+    (0x0204, "user_message_reference", "u16", 2),
+    (0x0205, "user_response_code", "u8", 1),
+    (0x020A, "source_port", "u16", 2),
+    (0x020B, "destination_port", "u16", 2),
+    (0x020C, "sar_msg_ref_num", "u16", 2),
+    (0x020D, "language_indicator", "u8", 1),
+    (0x020E, "sar_total_segments", "u8", 1),
+    (0x020F, "sar_segment_seqnum", "u8", 1),
+    (0x0210, "sc_interface_version", "u8", 1),
+    (0x0302, "callback_num_pres_ind", "u8", 1),
+    (0x0303, "callback_num_atag", "octets", 65),
+    (0x0304, "number_of_messages", "u8", 1),
+    (0x0381, "callback_num", "octets", 19),
+    (0x0420, "dpf_result", "u8", 1),
+    (0x0421, "set_dpf", "u8", 1),
+    (0x0422, "ms_availability_status", "u8", 1),
+    (0x0423, "network_error_code", "octets", 3),
+    (0x0424, "message_payload", "octets", 65535),
+    (0x0425, "delivery_failure_reason", "u8", 1),
+    (0x0426, "more_messages_to_send", "u8", 1),
+    (0x0427, "message_state", "u8", 1),
+    (0x0501, "ussd_service_op", "u8", 1),
+    (0x1201, "display_time", "u8", 1),
+    (0x1203, "sms_signal", "u16", 2),
+    (0x1204, "ms_validity", "u8", 1),
+    (0x130C, "alert_on_message_delivery", "flag", 0),
+    (0x1380, "its_reply_type", "u8", 1),
+    (0x1383, "its_session_info", "octets", 2),
+)
