@@ -68,32 +68,37 @@ def test_cli_sim_help_and_unknown_command() -> None:
 
 
 async def test_a_message_the_carrier_never_got_is_requeued_not_failed(tmp_path: Path) -> None:
-    # LinkDownError is retry-safe (never written): the demo's dispatcher step puts the
-    # message back in the queue instead of failing it with 30008.
-    from engine import EsmeClient, NewMessage
-    from engine.demo import PASSWORD, SYSTEM_ID, DemoResult, _send
+    # LinkDownError is retry-safe (never written): the dispatcher that the demo and the
+    # daemon share puts the message back in the queue instead of failing it with 30008.
+    from engine import NewMessage
+    from engine.aio.carriers import CarrierLinks
+    from engine.aio.dispatcher import Dispatcher
+    from engine.config import CarrierLinkConfig
     from engine.sim import SimCarrier
+
+    async def no_deliver(link: str, pdu: object) -> int:
+        return 0
 
     async with await SqliteStore.open(tmp_path / "q.sqlite3") as store:
         (record,) = await store.accept_many(
             [NewMessage(account_sid=ACCOUNT, from_="12345", to="+15550100001", body="hi")]
         )
-        sim = SimCarrier(credentials={SYSTEM_ID: PASSWORD})
+        sim = SimCarrier(credentials={"demo": "demopass"})
         await sim.start()
-        client = EsmeClient(
-            "127.0.0.1",
-            sim.port,
-            system_id=SYSTEM_ID,
-            password=PASSWORD,
+        links = CarrierLinks.from_config(
+            [CarrierLinkConfig(name="demo", port=sim.port, system_id="demo")],
+            no_deliver,
+            passwords={"demo": "demopass"},
             connect_timeout=0.3,
             backoff_initial=30.0,
             backoff_max=30.0,
         )
-        async with client:
-            await sim.close()  # the carrier goes away: nothing can be written
-            result = DemoResult()
-            requeued = await asyncio.wait_for(_send(store, client, record, result, 0.0, 1), 20)
-        assert requeued is True
+        await links.start(wait=True)
+        await sim.close()  # the carrier goes away: nothing can be written
+        dispatcher = Dispatcher(store, links)
+        (link,) = list(links)
+        await asyncio.wait_for(dispatcher._send(record, link), 20)
+        await links.close()
         stored = await store.get(record.sid)
         assert stored is not None and stored.status == "queued" and stored.error_code is None
         assert [h.status for h in await store.history(record.sid)] == [
@@ -101,3 +106,4 @@ async def test_a_message_the_carrier_never_got_is_requeued_not_failed(tmp_path: 
             "sending",
             "queued",
         ]
+        assert dispatcher.stats.requeued == 1 and dispatcher.stats.failed == 0

@@ -113,6 +113,7 @@ class Dispatcher:
         at_most_once: bool = False,
         poll_interval: float = _POLL_INTERVAL,
         on_inbound: Callable[[MessageRecord, Any], Any] | None = None,
+        on_send: Callable[[MessageRecord, float], None] | None = None,
     ) -> None:
         self.store = store
         self.links = links
@@ -125,6 +126,7 @@ class Dispatcher:
         self.at_most_once = at_most_once
         self.poll_interval = poll_interval
         self.on_inbound = on_inbound
+        self.on_send = on_send  # (record, scheduler time) as each message leaves its queue
         self.stats = DispatcherStats()
         self.reassembler = Reassembler()
         self._last_seq = 0
@@ -346,6 +348,8 @@ class Dispatcher:
                 continue
             segments = max(1, rec.num_segments)
             link.reserved += segments
+            if self.on_send is not None:
+                self.on_send(rec, now)
             self._spawn(self._send_reserved(rec, link, segments))
         for rec in reversed(requeue):  # last first: each sender keeps its order
             self._requeue_local(rec)
