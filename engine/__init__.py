@@ -56,12 +56,16 @@ if TYPE_CHECKING:  # static typing sees every name; at run time __getattr__ load
         encode,
         encode_many,
     )
+    from engine.aio.app import Gateway
     from engine.aio.client import EsmeClient
+    from engine.aio.dispatcher import Dispatcher
     from engine.aio.server import (
         SmscConnection,
         SmscHandler,
         SmscServer,
     )
+    from engine.aio.webhook import WebhookClient
+    from engine.config import GatewayConfig
     from engine.errors import (
         BindError,
         ClientQueueFullError,
@@ -122,11 +126,14 @@ if TYPE_CHECKING:  # static typing sees every name; at run time __getattr__ load
     )
     from engine.store import (
         HistoryEntry,
+        MessageNotFoundError,
         MessageRecord,
+        MessageStateError,
         NewMessage,
         SqliteStore,
         Store,
     )
+    from engine.store.directory import Directory
     from engine.text import (
         TextPlan,
         build_deliver_sms,
@@ -186,7 +193,12 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "encode",
         "encode_many",
     ),
+    "engine.aio.app": ("Gateway",),
     "engine.aio.client": ("EsmeClient",),
+    "engine.aio.dispatcher": ("Dispatcher",),
+    "engine.aio.webhook": ("WebhookClient",),
+    "engine.config": ("GatewayConfig",),
+    "engine.store.directory": ("Directory",),
     "engine.aio.server": (
         "SmscConnection",
         "SmscHandler",
@@ -252,7 +264,9 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     ),
     "engine.store": (
         "HistoryEntry",
+        "MessageNotFoundError",
         "MessageRecord",
+        "MessageStateError",
         "NewMessage",
         "SqliteStore",
         "Store",
@@ -299,20 +313,26 @@ __all__ = [
     "DecodeError",
     "DeliverSm",
     "DeliverSmResp",
+    "Directory",
+    "Dispatcher",
     "EncodeError",
     "EngineError",
     "EnquireLink",
     "EnquireLinkResp",
     "EsmClass",
     "EsmeClient",
+    "Gateway",
+    "GatewayConfig",
     "GenericNack",
     "HistoryEntry",
     "InboundMessage",
     "LinkDownError",
     "LinkError",
     "MessageExpiredError",
+    "MessageNotFoundError",
     "MessageRecord",
     "MessageState",
+    "MessageStateError",
     "NewMessage",
     "Npi",
     "Outbind",
@@ -354,6 +374,7 @@ __all__ = [
     "Ton",
     "Unbind",
     "UnbindResp",
+    "WebhookClient",
     "WindowFullError",
     "build_deliver_sms",
     "build_receipt_text",
