@@ -228,3 +228,31 @@ def test_accounts_create_json(data_dir: Path) -> None:
         assert info.value.status == 401 and info.value.code == 20003
     finally:
         assert daemon.stop() == 0
+
+
+def test_workers_share_the_store_and_the_dispatcher_finds_their_messages(
+    data_dir: Path,
+) -> None:
+    # Two HTTP worker processes accept; the main process's dispatcher learns of their
+    # messages only through the store (a poll), and sends every one.
+    port = free_port()
+    daemon = Daemon(data_dir, port, "--workers", "2")
+    try:
+        assert any("HTTP workers: 2" in line for line in daemon.lines)
+        client = daemon.client()
+        sids = [
+            client.messages.create(to=f"+1555765{i:04d}", from_="12345", body=f"w{i}").sid
+            for i in range(30)
+        ]
+        _wait_for(
+            lambda: all(client.messages(s).fetch().status == "delivered" for s in sids),
+            "every message delivered",
+        )
+        listed = {m.sid for m in client.messages.list(page_size=7)}
+        assert listed == set(sids)
+        # Validation and isolation hold in the workers as in one process.
+        with pytest.raises(TwilioRestException) as info:
+            client.messages.create(to="+1555", from_="12345", body="x")
+        assert info.value.code == 21211
+    finally:
+        assert daemon.stop() == 0
