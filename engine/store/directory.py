@@ -243,6 +243,12 @@ class Directory:
                 self._closed = True
                 self._conn.close()
 
+    def __enter__(self) -> Directory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # plumbing -----------------------------------------------------------------------------
 
     def _write(self) -> Any:
