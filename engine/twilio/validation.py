@@ -100,9 +100,10 @@ def _validity(value: str | None) -> int | None:
     except ValueError:
         seconds = 0
     if not 1 <= seconds <= MAX_VALIDITY:
+        # 21624 is Twilio's "Invalid validity period value".
         raise ApiError(
-            20001,
-            f"Invalid ValidityPeriod {value!r}: expected whole seconds 1..{MAX_VALIDITY}",
+            21624,
+            f"Invalid ValidityPeriod {value[:40]!r}: expected whole seconds 1..{MAX_VALIDITY}",
         )
     return seconds
 

@@ -174,11 +174,18 @@ class Api:
         return _json(resources.account_resource(record))
 
     async def update_account(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        principal = self.principal(request)
+        account = request.match_info["account"]
+        if not self.directory.may_access(principal, account):
+            raise not_found(request.path)
         form = parse_form(await request.read())
         status = form.first("Status")
         if status is not None and status not in ("active", "suspended", "closed"):
-            raise ApiError(20001, f"Invalid Status {status!r}: active, suspended or closed")
+            raise ApiError(20001, f"Invalid Status {status[:40]!r}: active, suspended or closed")
+        if status is not None and principal == account:
+            # As on Twilio: a parent suspends, reactivates or closes its subaccounts; an
+            # account cannot lock itself out (or back in) through its own credentials.
+            raise ApiError(20001, "Invalid Status: an account's status is set by its parent")
         try:
             record = self.directory.update_account(
                 account, friendly_name=form.first("FriendlyName"), status=status
@@ -268,15 +275,18 @@ class Api:
         hit = self._queued.get(from_)
         if hit is None or hit[0] < now:
             queued = await self.store.queued_segments(from_)
+            expires = now + _QUEUE_CACHE_TTL
         else:
-            queued = hit[1]
+            # Keep the store read's expiry: extending it on every hit would, under steady
+            # load, never read the store again and count messages long sent as queued.
+            expires, queued = hit
         if queued + segments > limit:
             raise ApiError(
                 21611,
                 f"This 'From' number has exceeded the maximum number of queued messages "
                 f"({limit} segments)",
             )
-        self._queued[from_] = (now + _QUEUE_CACHE_TTL, queued + segments)
+        self._queued[from_] = (expires, queued + segments)
         if len(self._queued) > 100_000:
             self._queued.clear()
 
@@ -329,26 +339,40 @@ class Api:
         form = parse_form(await request.read())
         status = form.first("Status")
         body = form.first("Body")
+        if status is None and body is None:
+            raise ApiError(20001, "Nothing to update: give Status=canceled or Body=''")
+        if status is not None and status != "canceled":
+            raise ApiError(20001, f"Invalid Status {status[:40]!r}: only 'canceled' can be set")
+        if body is not None and body != "":
+            raise ApiError(20001, "Body can only be set to '' (redact the message)")
         try:
-            if status is not None:
-                if status != "canceled":
-                    raise ApiError(20001, f"Invalid Status {status!r}: only 'canceled' can be set")
-                record = await self.store.cancel(sid, account)
-                self.hooks.canceled(record)
-            elif body is not None:
-                if body != "":
-                    raise ApiError(20001, "Body can only be set to '' (redact the message)")
+            if body is not None:
+                # Redacting a message still on its way would send an empty text: refused
+                # unless this same request cancels it first.
                 current = await self.store.get(sid, account)
                 if current is None:
                     raise not_found(request.path)
-                if current.status in ("accepted", "queued", "sending"):
+                if status is None and current.status in ("accepted", "queued", "sending"):
                     raise ApiError(
                         20009,
                         f"Cannot redact message {sid}: it is still {current.status}",
                     )
+            if status is not None:
+                try:
+                    record = await self.store.cancel(sid, account)
+                except StoreError as exc:
+                    if getattr(exc, "reason", None) != "state":
+                        raise
+                    # Twilio's 30409: the message is no longer queued.
+                    now = getattr(exc, "status", None) or "no longer queued"
+                    raise ApiError(
+                        30409,
+                        f"This message cannot be canceled: it is {now}; only a queued "
+                        "message can be",
+                    ) from None
+                self.hooks.canceled(record)
+            if body is not None:
                 record = await self.store.redact(sid, account)
-            else:
-                raise ApiError(20001, "Nothing to update: give Status=canceled or Body=''")
         except StoreError as exc:
             raise self._store_error(exc, request, sid) from None
         return _json(resources.message_resource(record))
@@ -401,8 +425,11 @@ def _middleware(app_draining: Callable[[], bool]) -> Any:
             return _error(ApiError(20004, f"Method not allowed: {request.method}", status=405))
         except web.HTTPNotFound:
             return _error(not_found(request.path))
-        except web.HTTPException:
-            raise
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = 20500 if exc.status >= 500 else 20001
+            return _error(ApiError(code, exc.reason, status=exc.status))
         except StoreError as exc:
             log.error("store error on %s %s: %s", request.method, request.path, exc)
             return _error(
