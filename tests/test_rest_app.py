@@ -156,8 +156,10 @@ async def test_create_tells_the_hook_after_the_store_has_it(api: Api) -> None:
     long = await call(client.messages.create, to=TO, from_=FROM, body="😀" * 71)
     assert long.num_segments == "3"  # UCS-2: 142 units, 67 a part
     # A number given in another form is stored in E.164.
-    spaced = await call(client.messages.create, to="+1 (415) 555-0123", from_=FROM, body="x")
-    assert spaced.to == TO
+    spaced = await call(
+        client.messages.create, to="+1 (415) 555-0123", from_="+1 415-555-0100", body="x"
+    )
+    assert (spaced.to, spaced.from_) == (TO, FROM)
 
 
 async def test_paging_with_stream_and_limit(api: Api) -> None:
@@ -213,6 +215,8 @@ async def test_validation_codes_with_exact_bodies(api: Api) -> None:
         (b"To=%2B14155550123&From=12345&Body=x&ValidityPeriod=0", 21624),
         (b"To=%2B14155550123&From=12345&Body=x&ValidityPeriod=36001", 21624),
         (b"To=%2B14155550123&From=12345&Body=x&ValidityPeriod=ten", 21624),
+        (b"To=%2B14155550123&From=12345&Body=x&StatusCallback=http%3A%2F%2F%5Bx", 21609),
+        (b"To=%2B14155550123&From=12345&Body=x&StatusCallback=http%3A%2F%2Fh%3A99999%2F", 21609),
     ]
     for data, code in cases:
         status, body, _ = await call(api.raw, "POST", path, auth=auth, data=data)
@@ -335,6 +339,21 @@ async def test_keys_and_subaccounts_across_paths(api: Api) -> None:
     assert (err.status, err.code) == (404, 20404)
     own = api.client(sub_key.sid, sub_key.secret, account_sid=sub.sid)
     assert [x.sid for x in await call(own.messages.list)] == [m.sid]
+    # A key sends and reads messages, but manages neither accounts nor keys: a leaked key
+    # must not read the auth token or mint itself new keys.
+    for action in (
+        lambda: as_parent.api.v2010.accounts(sub.sid).fetch(),
+        lambda: as_parent.api.v2010.accounts.create(friendly_name="x"),
+        lambda: as_parent.new_keys.create(friendly_name="x"),
+        lambda: as_parent.keys(sub_key.sid).fetch(),
+        lambda: as_parent.keys(sub_key.sid).delete(),
+    ):
+        err = await rest_error(action)
+        assert (err.status, err.code) == (401, 20003)
+    status, body, _ = await call(
+        api.raw, "GET", "/2010-04-01/Accounts.json", auth=(parent_key.sid, parent_key.secret)
+    )
+    assert (status, body["code"]) == (401, 20003)
     # The parent's own list does not mix in the subaccount's messages.
     assert await call(client.messages.list) == []
     # Only the parent sets a subaccount's status.

@@ -104,8 +104,13 @@ class Api:
 
     # authentication -------------------------------------------------------------------
 
-    def principal(self, request: web.Request) -> str:
-        """The account sid the request's credentials act as; ApiError 20003 otherwise."""
+    def principal(self, request: web.Request, *, keys: bool = True) -> str:
+        """The account sid the request's credentials act as; ApiError 20003 otherwise.
+
+        ``keys=False`` refuses API keys (401, 20003) as Twilio refuses its standard keys
+        on Accounts and Keys: a leaked key can neither read the account's auth token nor
+        make itself new keys.
+        """
         header = request.headers.get("Authorization", "")
         if not header.startswith("Basic ") or len(header) > 1024:
             raise unauthorized()
@@ -119,11 +124,21 @@ class Api:
         principal = self.directory.authenticate(username, password)
         if principal is None:
             raise unauthorized()
+        if not keys and username.startswith("SK"):
+            raise ApiError(
+                20003,
+                "API keys cannot manage accounts or keys: use the account's auth token",
+                status=401,
+            )
         return str(principal)
 
-    def account(self, request: web.Request) -> str:
+    def manager(self, request: web.Request) -> str:
+        """The account in the path for an Accounts or Keys request (no API keys)."""
+        return self.account(request, keys=False)
+
+    def account(self, request: web.Request, *, keys: bool = True) -> str:
         """The account in the path, when the credentials may use it (404 otherwise)."""
-        principal = self.principal(request)
+        principal = self.principal(request, keys=keys)
         account = request.match_info["account"]
         if not self.directory.may_access(principal, account):
             raise not_found(request.path)
@@ -132,7 +147,7 @@ class Api:
     # accounts ---------------------------------------------------------------------------
 
     async def create_account(self, request: web.Request) -> web.Response:
-        principal = self.principal(request)
+        principal = self.principal(request, keys=False)
         form = parse_form(await request.read())
         parent = self.directory.get_account(principal)
         if parent is None or parent.is_subaccount:
@@ -144,7 +159,7 @@ class Api:
         return _json(resources.account_resource(account), 201)
 
     async def list_accounts(self, request: web.Request) -> web.Response:
-        principal = self.principal(request)
+        principal = self.principal(request, keys=False)
         query = _query(request)
         accounts = self.directory.list_accounts(principal)
         if name := query.first("FriendlyName"):
@@ -167,14 +182,14 @@ class Api:
         )
 
     async def fetch_account(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        account = self.manager(request)
         record = self.directory.get_account(account)
         if record is None:
             raise not_found(request.path)
         return _json(resources.account_resource(record))
 
     async def update_account(self, request: web.Request) -> web.Response:
-        principal = self.principal(request)
+        principal = self.principal(request, keys=False)
         account = request.match_info["account"]
         if not self.directory.may_access(principal, account):
             raise not_found(request.path)
@@ -199,7 +214,7 @@ class Api:
     # API keys ---------------------------------------------------------------------------
 
     async def create_key(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        account = self.manager(request)
         form = parse_form(await request.read())
         try:
             key, secret = self.directory.create_api_key(account, form.first("FriendlyName") or "")
@@ -208,7 +223,7 @@ class Api:
         return _json(resources.key_resource(key, secret), 201)
 
     async def list_keys(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        account = self.manager(request)
         query = _query(request)
         keys = self.directory.list_api_keys(account)
         size, number, _ = parse_page(query)
@@ -227,14 +242,14 @@ class Api:
         )
 
     async def fetch_key(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        account = self.manager(request)
         key = self.directory.get_api_key(request.match_info["key"], account)
         if key is None:
             raise not_found(request.path)
         return _json(resources.key_resource(key))
 
     async def delete_key(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        account = self.manager(request)
         if not self.directory.delete_api_key(request.match_info["key"], account):
             raise not_found(request.path)
         return web.Response(status=204)
@@ -431,6 +446,8 @@ def _middleware(app_draining: Callable[[], bool]) -> Any:
             code = 20500 if exc.status >= 500 else 20001
             return _error(ApiError(code, exc.reason, status=exc.status))
         except StoreError as exc:
+            if exc.field is not None:
+                return _error(ApiError(20001, f"Invalid parameter: {exc}"))
             log.error("store error on %s %s: %s", request.method, request.path, exc)
             return _error(
                 ApiError(20500, "Internal error: the store refused the request", status=500)
