@@ -5,9 +5,11 @@ Real SQLite files in tmp_path; real processes for the race."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -252,3 +254,38 @@ def test_alerts(directory: Directory) -> None:
     assert mine[0].response_status == 500 and mine[0].error_code == 11200
     assert [x.error_code for x in directory.list_alerts(b.sid)] == [12100]
     assert len(directory.list_alerts(a.sid, limit=2)) == 2
+
+
+def test_reads_go_on_while_a_write_waits_for_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "directory.sqlite3"
+    with Directory(path, busy_timeout=5.0) as d:
+        account = d.create_account("Acme")
+        d.add_numbers([NumberRecord.new("12345", number_type="short-code")])
+        # Another process holds the write lock (an operator importing numbers).
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        writer_done = threading.Event()
+
+        def write() -> None:
+            try:
+                d.set_opted_out("12345", "+14155550123", True)
+            except (StoreError, sqlite3.OperationalError):
+                pass
+            finally:
+                writer_done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            # The waiting write holds the directory's write lock; reads do not need it.
+            assert d.authenticate(account.sid, account.auth_token) == account.sid
+            assert d.get_account(account.sid) is not None
+            assert d.get_number("12345") is not None
+            assert not d.is_opted_out("12345", "+14155550999")
+            assert not writer_done.is_set()  # the reads did not wait for the write
+        finally:
+            other.execute("COMMIT")
+            other.close()
+            writer.join(timeout=30)
+        assert writer_done.is_set()
+        assert d.is_opted_out("12345", "+14155550123")

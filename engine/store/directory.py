@@ -209,39 +209,54 @@ def _sha256(secret: str) -> str:
 class Directory:
     """Accounts, keys, numbers, opt-outs and alerts (see the module docstring).
 
-    Safe to share between threads of one process (one connection, a lock around it) and
-    between processes (SQLite's locking).  ``close()`` when done.
+    Safe to share between threads of one process and between processes (SQLite's
+    locking).  Each thread reads on a connection of its own, without any lock, so that a
+    write waiting for another process's write lock (an operator importing a million
+    numbers) never holds up the reads of the event loop; writes share one connection
+    under a lock.  A write may wait up to ``busy_timeout`` seconds for that lock: callers
+    on an event loop should make writes from a thread.  ``close()`` when done.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
+        self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._auth_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._number_cache: dict[str, tuple[float, NumberRecord | None]] = {}
         self._optout_cache: dict[tuple[str, str], tuple[float, bool]] = {}
-        self._conn = sqlite3.connect(
-            str(self.path),
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=busy_timeout,
-        )
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # not _lock: a waiting write holds that
+        self._closed = False
+        self._conn = self._connect()
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = FULL")
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         with self._write():
             for statement in _SCHEMA:
                 self._conn.execute(statement)
-        self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            str(self.path),
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=self._busy_timeout,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        return conn
 
     def __repr__(self) -> str:
         return f"<Directory {self.path}>"
 
     def close(self) -> None:
-        """Close the file.  Idempotent."""
-        with self._lock:
+        """Close the file (every thread's reader too).  Idempotent."""
+        with self._lock, self._readers_lock:
             if not self._closed:
                 self._closed = True
                 self._conn.close()
+                for reader in self._readers:
+                    reader.close()
+                self._readers.clear()
 
     def __enter__(self) -> Directory:
         return self
@@ -258,6 +273,8 @@ class Directory:
             def __enter__(self) -> sqlite3.Connection:
                 directory._lock.acquire()
                 try:
+                    if directory._closed:
+                        raise StoreError("the directory is closed")
                     directory._conn.execute("BEGIN IMMEDIATE")
                 except BaseException:
                     directory._lock.release()
@@ -274,13 +291,24 @@ class Directory:
 
         return _Tx()
 
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (WAL: it reads while another writes)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._readers_lock:
+                if self._closed:
+                    raise StoreError("the directory is closed")
+                conn = self._connect()
+                conn.execute("PRAGMA query_only = ON")
+                self._readers.append(conn)
+            self._local.conn = conn
+        return conn
+
     def _one(self, sql: str, args: Sequence[Any]) -> Any:
-        with self._lock:
-            return self._conn.execute(sql, args).fetchone()
+        return self._reader().execute(sql, args).fetchone()
 
     def _all(self, sql: str, args: Sequence[Any]) -> list[Any]:
-        with self._lock:
-            return self._conn.execute(sql, args).fetchall()
+        return self._reader().execute(sql, args).fetchall()
 
     # accounts -----------------------------------------------------------------------------
 
