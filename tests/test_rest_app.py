@@ -354,6 +354,18 @@ async def test_keys_and_subaccounts_across_paths(api: Api) -> None:
         api.raw, "GET", "/2010-04-01/Accounts.json", auth=(parent_key.sid, parent_key.secret)
     )
     assert (status, body["code"]) == (401, 20003)
+    # Keys: rename, list, fetch, delete (then the key stops working at once).
+    renamed = await call(sub_client.keys(sub_key.sid).update, friendly_name="renamed")
+    assert renamed.friendly_name == "renamed"
+    assert [k.sid for k in await call(sub_client.keys.list)] == [sub_key.sid]
+    assert (await call(sub_client.keys(sub_key.sid).fetch)).friendly_name == "renamed"
+    err = await rest_error(client.keys(sub_key.sid).fetch)  # the parent's own keys only
+    assert (err.status, err.code) == (404, 20404)
+    assert await call(sub_client.keys(sub_key.sid).delete) is True
+    err = await rest_error(own.messages(m.sid).fetch)
+    assert (err.status, err.code) == (401, 20003)
+    # The message's media: none (SMS only), but the list answers as the library expects.
+    assert await call(lambda: list(sub_client.messages(m.sid).media.list())) == []
     # The parent's own list does not mix in the subaccount's messages.
     assert await call(client.messages.list) == []
     # Only the parent sets a subaccount's status.

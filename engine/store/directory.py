@@ -483,6 +483,20 @@ class Directory:
             for r in rows
         ]
 
+    def update_api_key(
+        self, sid: str, account_sid: str, friendly_name: str, *, at: float | None = None
+    ) -> ApiKeyRecord | None:
+        """Rename a key of ``account_sid``; None when the account has no such key."""
+        if len(friendly_name) > 64:
+            raise StoreError("friendly_name: longer than 64 characters", field="friendly_name")
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE api_keys SET friendly_name = ?, date_updated = ?"
+                " WHERE sid = ? AND account_sid = ?",
+                (friendly_name, time.time() if at is None else at, sid, account_sid),
+            )
+        return self.get_api_key(sid, account_sid)
+
     def delete_api_key(self, sid: str, account_sid: str) -> bool:
         """Remove a key (its credentials stop working at once); False when unknown."""
         with self._write() as conn:

@@ -254,6 +254,23 @@ class Api:
             raise not_found(request.path)
         return web.Response(status=204)
 
+    async def update_key(self, request: web.Request) -> web.Response:
+        account = self.manager(request)
+        form = parse_form(await request.read())
+        name = form.first("FriendlyName")
+        sid = request.match_info["key"]
+        try:
+            key = (
+                self.directory.update_api_key(sid, account, name)
+                if name is not None
+                else self.directory.get_api_key(sid, account)
+            )
+        except StoreError as exc:
+            raise ApiError(20001, str(exc)) from None
+        if key is None:
+            raise not_found(request.path)
+        return _json(resources.key_resource(key))
+
     # messages ---------------------------------------------------------------------------
 
     async def create_message(self, request: web.Request) -> web.Response:
@@ -412,6 +429,24 @@ class Api:
             return ApiError(20009, f"Message {sid} cannot be changed while {status}: {exc}")
         return ApiError(20001, str(exc))
 
+    async def list_media(self, request: web.Request) -> web.Response:
+        """A message's media: always none (SMS only), once the message is known."""
+        account = self.account(request)
+        if await self.store.get(request.match_info["sid"], account) is None:
+            raise not_found(request.path)
+        size, number, _ = parse_page(_query(request))
+        return _json(
+            resources.page(
+                "media_list",
+                [],
+                path=request.path,
+                filters=[],
+                page_size=size,
+                page_number=number,
+                next_token=None,
+            )
+        )
+
     async def health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok"})
 
@@ -481,6 +516,7 @@ def make_rest_app(
     r.add_get(f"{V}/Accounts/{_AC}/Keys.json", api.list_keys)
     key = r"{key:SK[0-9a-fA-F]{32}}"
     r.add_get(f"{V}/Accounts/{_AC}/Keys/{key}.json", api.fetch_key)
+    r.add_post(f"{V}/Accounts/{_AC}/Keys/{key}.json", api.update_key)
     r.add_delete(f"{V}/Accounts/{_AC}/Keys/{key}.json", api.delete_key)
     r.add_post(f"{V}/Accounts/{_AC}/Messages.json", api.create_message)
     r.add_get(f"{V}/Accounts/{_AC}/Messages.json", api.list_messages)
@@ -488,5 +524,6 @@ def make_rest_app(
     r.add_get(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.fetch_message)
     r.add_post(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.update_message)
     r.add_delete(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.delete_message)
+    r.add_get(f"{V}/Accounts/{_AC}/Messages/{sid}/Media.json", api.list_media)
     app[API_KEY] = api
     return app
