@@ -375,6 +375,14 @@ async def test_keys_and_subaccounts_across_paths(api: Api) -> None:
     await call(client.api.v2010.accounts(sub.sid).update, status="suspended")
     err = await rest_error(sub_client.messages(m.sid).fetch)
     assert (err.status, err.code) == (401, 20003)
+    # ... and the parent cannot send through it, though it still reads it and may
+    # reactivate it.
+    as_parent_token = api.client(account_sid=sub.sid)
+    err = await rest_error(as_parent_token.messages.create, to=TO, from_="+14155550177", body="x")
+    assert err.code == 20005 and "suspended" in str(err.msg)
+    assert (await call(as_parent_token.messages(m.sid).fetch)).sid == m.sid
+    await call(client.api.v2010.accounts(sub.sid).update, status="active")
+    assert (await call(sub_client.messages(m.sid).fetch)).sid == m.sid
 
 
 async def test_unknown_paths_methods_and_draining(api: Api) -> None:

@@ -49,6 +49,9 @@ _CACHE_TTL: Final = 5.0  # seconds a verified credential is trusted without a re
 _LOOKUP_TTL: Final = 1.0
 _CACHE_MAX: Final = 10_000
 _DUMMY_TOKEN: Final = "0" * 32
+# What an unknown key's secret is compared against; computed once, so that an unknown key
+# costs the same as a known one (one hash of the given secret, one comparison).
+_DUMMY_SECRET_SHA256: Final = hashlib.sha256(_DUMMY_TOKEN.encode()).hexdigest()
 
 
 def new_sid(prefix: str) -> str:
@@ -411,7 +414,7 @@ class Directory:
                 "JOIN accounts a ON a.sid = k.account_sid WHERE k.sid = ?",
                 (username,),
             )
-            expected = row[1] if row is not None else _sha256(_DUMMY_TOKEN)
+            expected = row[1] if row is not None else _DUMMY_SECRET_SHA256
             ok = hmac.compare_digest(expected, key[1])
             if ok and row is not None and row[2] == "active":
                 principal = row[0]

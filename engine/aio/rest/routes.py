@@ -274,7 +274,16 @@ class Api:
     # messages ---------------------------------------------------------------------------
 
     async def create_message(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        principal = self.principal(request)
+        account = request.match_info["account"]
+        if principal != account:
+            # A parent sending through its subaccount: the subaccount must be active (a
+            # suspended or closed account sends nothing, whoever asks).
+            target = self.directory.get_account(account)
+            if target is None or target.owner_account_sid != principal:
+                raise not_found(request.path)
+            if target.status != "active":
+                raise ApiError(20005, f"Account {account} is not active ({target.status})")
         form = parse_form(await request.read())
         directory = self.directory
         msg = validate_create(
