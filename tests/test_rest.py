@@ -146,8 +146,8 @@ async def test_cancel_redact_and_delete(gw: Gateway) -> None:
         ({"to": TO, "from_": SHORT, "body": "x" * 1601}, 21617),
         ({"to": TO, "from_": SHORT, "body": "😀" * 801}, 21617),
         ({"to": TO, "from_": SHORT, "body": "x", "status_callback": "ftp://x/y"}, 21609),
-        ({"to": TO, "from_": SHORT, "body": "x", "validity_period": 0}, 20001),
-        ({"to": TO, "from_": SHORT, "body": "x", "validity_period": 36001}, 20001),
+        ({"to": TO, "from_": SHORT, "body": "x", "validity_period": 0}, 21624),
+        ({"to": TO, "from_": SHORT, "body": "x", "validity_period": 36001}, 21624),
         ({"to": LONG, "from_": LONG, "body": "x"}, 21211),
     ],
 )

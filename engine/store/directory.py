@@ -49,6 +49,9 @@ _CACHE_TTL: Final = 5.0  # seconds a verified credential is trusted without a re
 _LOOKUP_TTL: Final = 1.0
 _CACHE_MAX: Final = 10_000
 _DUMMY_TOKEN: Final = "0" * 32
+# What an unknown key's secret is compared against; computed once, so that an unknown key
+# costs the same as a known one (one hash of the given secret, one comparison).
+_DUMMY_SECRET_SHA256: Final = hashlib.sha256(_DUMMY_TOKEN.encode()).hexdigest()
 
 
 def new_sid(prefix: str) -> str:
@@ -209,39 +212,60 @@ def _sha256(secret: str) -> str:
 class Directory:
     """Accounts, keys, numbers, opt-outs and alerts (see the module docstring).
 
-    Safe to share between threads of one process (one connection, a lock around it) and
-    between processes (SQLite's locking).  ``close()`` when done.
+    Safe to share between threads of one process and between processes (SQLite's
+    locking).  Each thread reads on a connection of its own, without any lock, so that a
+    write waiting for another process's write lock (an operator importing a million
+    numbers) never holds up the reads of the event loop; writes share one connection
+    under a lock.  A write may wait up to ``busy_timeout`` seconds for that lock: callers
+    on an event loop should make writes from a thread.  ``close()`` when done.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
+        self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._auth_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._number_cache: dict[str, tuple[float, NumberRecord | None]] = {}
         self._optout_cache: dict[tuple[str, str], tuple[float, bool]] = {}
-        self._conn = sqlite3.connect(
-            str(self.path),
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=busy_timeout,
-        )
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # not _lock: a waiting write holds that
+        self._closed = False
+        self._conn = self._connect()
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = FULL")
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         with self._write():
             for statement in _SCHEMA:
                 self._conn.execute(statement)
-        self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            str(self.path),
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=self._busy_timeout,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        return conn
 
     def __repr__(self) -> str:
         return f"<Directory {self.path}>"
 
     def close(self) -> None:
-        """Close the file.  Idempotent."""
-        with self._lock:
+        """Close the file (every thread's reader too).  Idempotent."""
+        with self._lock, self._readers_lock:
             if not self._closed:
                 self._closed = True
                 self._conn.close()
+                for reader in self._readers:
+                    reader.close()
+                self._readers.clear()
+
+    def __enter__(self) -> Directory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # plumbing -----------------------------------------------------------------------------
 
@@ -252,6 +276,8 @@ class Directory:
             def __enter__(self) -> sqlite3.Connection:
                 directory._lock.acquire()
                 try:
+                    if directory._closed:
+                        raise StoreError("the directory is closed")
                     directory._conn.execute("BEGIN IMMEDIATE")
                 except BaseException:
                     directory._lock.release()
@@ -268,13 +294,24 @@ class Directory:
 
         return _Tx()
 
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (WAL: it reads while another writes)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._readers_lock:
+                if self._closed:
+                    raise StoreError("the directory is closed")
+                conn = self._connect()
+                conn.execute("PRAGMA query_only = ON")
+                self._readers.append(conn)
+            self._local.conn = conn
+        return conn
+
     def _one(self, sql: str, args: Sequence[Any]) -> Any:
-        with self._lock:
-            return self._conn.execute(sql, args).fetchone()
+        return self._reader().execute(sql, args).fetchone()
 
     def _all(self, sql: str, args: Sequence[Any]) -> list[Any]:
-        with self._lock:
-            return self._conn.execute(sql, args).fetchall()
+        return self._reader().execute(sql, args).fetchall()
 
     # accounts -----------------------------------------------------------------------------
 
@@ -377,7 +414,7 @@ class Directory:
                 "JOIN accounts a ON a.sid = k.account_sid WHERE k.sid = ?",
                 (username,),
             )
-            expected = row[1] if row is not None else _sha256(_DUMMY_TOKEN)
+            expected = row[1] if row is not None else _DUMMY_SECRET_SHA256
             ok = hmac.compare_digest(expected, key[1])
             if ok and row is not None and row[2] == "active":
                 principal = row[0]
@@ -448,6 +485,20 @@ class Directory:
             )
             for r in rows
         ]
+
+    def update_api_key(
+        self, sid: str, account_sid: str, friendly_name: str, *, at: float | None = None
+    ) -> ApiKeyRecord | None:
+        """Rename a key of ``account_sid``; None when the account has no such key."""
+        if len(friendly_name) > 64:
+            raise StoreError("friendly_name: longer than 64 characters", field="friendly_name")
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE api_keys SET friendly_name = ?, date_updated = ?"
+                " WHERE sid = ? AND account_sid = ?",
+                (friendly_name, time.time() if at is None else at, sid, account_sid),
+            )
+        return self.get_api_key(sid, account_sid)
 
     def delete_api_key(self, sid: str, account_sid: str) -> bool:
         """Remove a key (its credentials stop working at once); False when unknown."""

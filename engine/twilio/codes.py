@@ -38,6 +38,8 @@ HTTP_STATUS: Final[dict[int, int]] = {
     21610: 400,  # recipient opted out
     21611: 400,  # sender's queue is full
     21617: 400,  # body too long
+    21624: 400,  # invalid ValidityPeriod
+    30409: 400,  # this message cannot be canceled (it is no longer queued)
     21422: 400,  # number not available
     21421: 400,  # invalid phone number to provision
     21451: 400,  # invalid area code

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from email.utils import format_datetime
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from engine.text import plan_segments
+from engine.text import is_gsm7
 
 __all__ = [
     "API_VERSION",
@@ -29,18 +28,41 @@ _BASE: Final = f"/{API_VERSION}/Accounts"
 _UTC = _dt.UTC
 
 
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS: Final = (
+    "", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+)  # fmt: skip
+# (second, text) of the last date formatted: a burst of messages shares its second.  One
+# tuple swapped whole, so that a reader on another thread never sees half an update.
+_last: list[tuple[int, str]] = [(-1, "")]
+
+
 def rfc2822(epoch: float | None) -> str | None:
-    """``Thu, 24 Aug 2023 05:01:45 +0000`` for an epoch time; None stays None."""
+    """``Thu, 24 Aug 2023 05:01:45 +0000`` for an epoch time; None stays None.
+
+    What ``email.utils.format_datetime`` gives for a UTC datetime, formatted here without
+    it (it cost ~6 us, twice per message resource); the last second's text is reused.
+    """
     if epoch is None:
         return None
-    return format_datetime(_dt.datetime.fromtimestamp(int(epoch), _UTC))
+    second = int(epoch)
+    cached_second, cached = _last[0]
+    if cached_second == second:
+        return cached
+    d = _dt.datetime.fromtimestamp(second, _UTC)
+    text = (
+        f"{_DAYS[d.weekday()]}, {d.day:02d} {_MONTHS[d.month]} {d.year:04d} "
+        f"{d.hour:02d}:{d.minute:02d}:{d.second:02d} +0000"
+    )
+    _last[0] = (second, text)
+    return text
 
 
 def message_resource(rec: Any) -> dict[str, Any]:
     """The Message resource of a :class:`engine.store.MessageRecord`."""
     account, sid = rec.account_sid, rec.sid
     base = f"{_BASE}/{account}/Messages/{sid}"
-    encoding = plan_segments(rec.body).encoding if rec.body else "GSM-7"
+    encoding = "GSM-7" if is_gsm7(rec.body) else "UCS-2"
     return {
         "account_sid": account,
         "api_version": API_VERSION,

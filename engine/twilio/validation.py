@@ -86,8 +86,13 @@ def body_length(body: str) -> int:
 def _callback(url: str | None) -> str | None:
     if url is None or url == "":
         return None
-    parts = urlsplit(url)
-    if len(url) > MAX_CALLBACK or parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number in 0..65535 raises
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. "http://[x": an unclosed IPv6 literal
+        ok = False
+    if len(url) > MAX_CALLBACK or not ok:
         raise ApiError(21609, f"The StatusCallback URL {url[:200]} is not a valid URL.")
     return url
 
@@ -100,9 +105,10 @@ def _validity(value: str | None) -> int | None:
     except ValueError:
         seconds = 0
     if not 1 <= seconds <= MAX_VALIDITY:
+        # 21624 is Twilio's "Invalid validity period value".
         raise ApiError(
-            20001,
-            f"Invalid ValidityPeriod {value!r}: expected whole seconds 1..{MAX_VALIDITY}",
+            21624,
+            f"Invalid ValidityPeriod {value[:40]!r}: expected whole seconds 1..{MAX_VALIDITY}",
         )
     return seconds
 
@@ -129,6 +135,9 @@ def validate_create(
     if from_ is None or from_ == "":
         raise ApiError(21603, "A 'From' phone number is required.")
     from_ = from_.strip()
+    if from_.startswith("+"):
+        # "+1 (415) 555-0100" is the number +14155550100, as Twilio reads it.
+        from_ = _normalize_cached(from_, "") or from_
     body = form.first("Body")
     if body is None or body == "":
         raise ApiError(21602, "Message body is required.")

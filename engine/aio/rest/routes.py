@@ -104,8 +104,13 @@ class Api:
 
     # authentication -------------------------------------------------------------------
 
-    def principal(self, request: web.Request) -> str:
-        """The account sid the request's credentials act as; ApiError 20003 otherwise."""
+    def principal(self, request: web.Request, *, keys: bool = True) -> str:
+        """The account sid the request's credentials act as; ApiError 20003 otherwise.
+
+        ``keys=False`` refuses API keys (401, 20003) as Twilio refuses its standard keys
+        on Accounts and Keys: a leaked key can neither read the account's auth token nor
+        make itself new keys.
+        """
         header = request.headers.get("Authorization", "")
         if not header.startswith("Basic ") or len(header) > 1024:
             raise unauthorized()
@@ -119,11 +124,21 @@ class Api:
         principal = self.directory.authenticate(username, password)
         if principal is None:
             raise unauthorized()
+        if not keys and username.startswith("SK"):
+            raise ApiError(
+                20003,
+                "API keys cannot manage accounts or keys: use the account's auth token",
+                status=401,
+            )
         return str(principal)
 
-    def account(self, request: web.Request) -> str:
+    def manager(self, request: web.Request) -> str:
+        """The account in the path for an Accounts or Keys request (no API keys)."""
+        return self.account(request, keys=False)
+
+    def account(self, request: web.Request, *, keys: bool = True) -> str:
         """The account in the path, when the credentials may use it (404 otherwise)."""
-        principal = self.principal(request)
+        principal = self.principal(request, keys=keys)
         account = request.match_info["account"]
         if not self.directory.may_access(principal, account):
             raise not_found(request.path)
@@ -132,7 +147,7 @@ class Api:
     # accounts ---------------------------------------------------------------------------
 
     async def create_account(self, request: web.Request) -> web.Response:
-        principal = self.principal(request)
+        principal = self.principal(request, keys=False)
         form = parse_form(await request.read())
         parent = self.directory.get_account(principal)
         if parent is None or parent.is_subaccount:
@@ -144,7 +159,7 @@ class Api:
         return _json(resources.account_resource(account), 201)
 
     async def list_accounts(self, request: web.Request) -> web.Response:
-        principal = self.principal(request)
+        principal = self.principal(request, keys=False)
         query = _query(request)
         accounts = self.directory.list_accounts(principal)
         if name := query.first("FriendlyName"):
@@ -167,18 +182,25 @@ class Api:
         )
 
     async def fetch_account(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        account = self.manager(request)
         record = self.directory.get_account(account)
         if record is None:
             raise not_found(request.path)
         return _json(resources.account_resource(record))
 
     async def update_account(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        principal = self.principal(request, keys=False)
+        account = request.match_info["account"]
+        if not self.directory.may_access(principal, account):
+            raise not_found(request.path)
         form = parse_form(await request.read())
         status = form.first("Status")
         if status is not None and status not in ("active", "suspended", "closed"):
-            raise ApiError(20001, f"Invalid Status {status!r}: active, suspended or closed")
+            raise ApiError(20001, f"Invalid Status {status[:40]!r}: active, suspended or closed")
+        if status is not None and principal == account:
+            # As on Twilio: a parent suspends, reactivates or closes its subaccounts; an
+            # account cannot lock itself out (or back in) through its own credentials.
+            raise ApiError(20001, "Invalid Status: an account's status is set by its parent")
         try:
             record = self.directory.update_account(
                 account, friendly_name=form.first("FriendlyName"), status=status
@@ -192,7 +214,7 @@ class Api:
     # API keys ---------------------------------------------------------------------------
 
     async def create_key(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        account = self.manager(request)
         form = parse_form(await request.read())
         try:
             key, secret = self.directory.create_api_key(account, form.first("FriendlyName") or "")
@@ -201,7 +223,7 @@ class Api:
         return _json(resources.key_resource(key, secret), 201)
 
     async def list_keys(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        account = self.manager(request)
         query = _query(request)
         keys = self.directory.list_api_keys(account)
         size, number, _ = parse_page(query)
@@ -220,22 +242,48 @@ class Api:
         )
 
     async def fetch_key(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        account = self.manager(request)
         key = self.directory.get_api_key(request.match_info["key"], account)
         if key is None:
             raise not_found(request.path)
         return _json(resources.key_resource(key))
 
     async def delete_key(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        account = self.manager(request)
         if not self.directory.delete_api_key(request.match_info["key"], account):
             raise not_found(request.path)
         return web.Response(status=204)
 
+    async def update_key(self, request: web.Request) -> web.Response:
+        account = self.manager(request)
+        form = parse_form(await request.read())
+        name = form.first("FriendlyName")
+        sid = request.match_info["key"]
+        try:
+            key = (
+                self.directory.update_api_key(sid, account, name)
+                if name is not None
+                else self.directory.get_api_key(sid, account)
+            )
+        except StoreError as exc:
+            raise ApiError(20001, str(exc)) from None
+        if key is None:
+            raise not_found(request.path)
+        return _json(resources.key_resource(key))
+
     # messages ---------------------------------------------------------------------------
 
     async def create_message(self, request: web.Request) -> web.Response:
-        account = self.account(request)
+        principal = self.principal(request)
+        account = request.match_info["account"]
+        if principal != account:
+            # A parent sending through its subaccount: the subaccount must be active (a
+            # suspended or closed account sends nothing, whoever asks).
+            target = self.directory.get_account(account)
+            if target is None or target.owner_account_sid != principal:
+                raise not_found(request.path)
+            if target.status != "active":
+                raise ApiError(20005, f"Account {account} is not active ({target.status})")
         form = parse_form(await request.read())
         directory = self.directory
         msg = validate_create(
@@ -268,15 +316,18 @@ class Api:
         hit = self._queued.get(from_)
         if hit is None or hit[0] < now:
             queued = await self.store.queued_segments(from_)
+            expires = now + _QUEUE_CACHE_TTL
         else:
-            queued = hit[1]
+            # Keep the store read's expiry: extending it on every hit would, under steady
+            # load, never read the store again and count messages long sent as queued.
+            expires, queued = hit
         if queued + segments > limit:
             raise ApiError(
                 21611,
                 f"This 'From' number has exceeded the maximum number of queued messages "
                 f"({limit} segments)",
             )
-        self._queued[from_] = (now + _QUEUE_CACHE_TTL, queued + segments)
+        self._queued[from_] = (expires, queued + segments)
         if len(self._queued) > 100_000:
             self._queued.clear()
 
@@ -329,26 +380,40 @@ class Api:
         form = parse_form(await request.read())
         status = form.first("Status")
         body = form.first("Body")
+        if status is None and body is None:
+            raise ApiError(20001, "Nothing to update: give Status=canceled or Body=''")
+        if status is not None and status != "canceled":
+            raise ApiError(20001, f"Invalid Status {status[:40]!r}: only 'canceled' can be set")
+        if body is not None and body != "":
+            raise ApiError(20001, "Body can only be set to '' (redact the message)")
         try:
-            if status is not None:
-                if status != "canceled":
-                    raise ApiError(20001, f"Invalid Status {status!r}: only 'canceled' can be set")
-                record = await self.store.cancel(sid, account)
-                self.hooks.canceled(record)
-            elif body is not None:
-                if body != "":
-                    raise ApiError(20001, "Body can only be set to '' (redact the message)")
+            if body is not None:
+                # Redacting a message still on its way would send an empty text: refused
+                # unless this same request cancels it first.
                 current = await self.store.get(sid, account)
                 if current is None:
                     raise not_found(request.path)
-                if current.status in ("accepted", "queued", "sending"):
+                if status is None and current.status in ("accepted", "queued", "sending"):
                     raise ApiError(
                         20009,
                         f"Cannot redact message {sid}: it is still {current.status}",
                     )
+            if status is not None:
+                try:
+                    record = await self.store.cancel(sid, account)
+                except StoreError as exc:
+                    if getattr(exc, "reason", None) != "state":
+                        raise
+                    # Twilio's 30409: the message is no longer queued.
+                    now = getattr(exc, "status", None) or "no longer queued"
+                    raise ApiError(
+                        30409,
+                        f"This message cannot be canceled: it is {now}; only a queued "
+                        "message can be",
+                    ) from None
+                self.hooks.canceled(record)
+            if body is not None:
                 record = await self.store.redact(sid, account)
-            else:
-                raise ApiError(20001, "Nothing to update: give Status=canceled or Body=''")
         except StoreError as exc:
             raise self._store_error(exc, request, sid) from None
         return _json(resources.message_resource(record))
@@ -372,6 +437,24 @@ class Api:
             status = getattr(exc, "status", "in its current status")
             return ApiError(20009, f"Message {sid} cannot be changed while {status}: {exc}")
         return ApiError(20001, str(exc))
+
+    async def list_media(self, request: web.Request) -> web.Response:
+        """A message's media: always none (SMS only), once the message is known."""
+        account = self.account(request)
+        if await self.store.get(request.match_info["sid"], account) is None:
+            raise not_found(request.path)
+        size, number, _ = parse_page(_query(request))
+        return _json(
+            resources.page(
+                "media_list",
+                [],
+                path=request.path,
+                filters=[],
+                page_size=size,
+                page_number=number,
+                next_token=None,
+            )
+        )
 
     async def health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok"})
@@ -401,9 +484,14 @@ def _middleware(app_draining: Callable[[], bool]) -> Any:
             return _error(ApiError(20004, f"Method not allowed: {request.method}", status=405))
         except web.HTTPNotFound:
             return _error(not_found(request.path))
-        except web.HTTPException:
-            raise
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = 20500 if exc.status >= 500 else 20001
+            return _error(ApiError(code, exc.reason, status=exc.status))
         except StoreError as exc:
+            if exc.field is not None:
+                return _error(ApiError(20001, f"Invalid parameter: {exc}"))
             log.error("store error on %s %s: %s", request.method, request.path, exc)
             return _error(
                 ApiError(20500, "Internal error: the store refused the request", status=500)
@@ -437,6 +525,7 @@ def make_rest_app(
     r.add_get(f"{V}/Accounts/{_AC}/Keys.json", api.list_keys)
     key = r"{key:SK[0-9a-fA-F]{32}}"
     r.add_get(f"{V}/Accounts/{_AC}/Keys/{key}.json", api.fetch_key)
+    r.add_post(f"{V}/Accounts/{_AC}/Keys/{key}.json", api.update_key)
     r.add_delete(f"{V}/Accounts/{_AC}/Keys/{key}.json", api.delete_key)
     r.add_post(f"{V}/Accounts/{_AC}/Messages.json", api.create_message)
     r.add_get(f"{V}/Accounts/{_AC}/Messages.json", api.list_messages)
@@ -444,5 +533,6 @@ def make_rest_app(
     r.add_get(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.fetch_message)
     r.add_post(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.update_message)
     r.add_delete(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.delete_message)
+    r.add_get(f"{V}/Accounts/{_AC}/Messages/{sid}/Media.json", api.list_media)
     app[API_KEY] = api
     return app
