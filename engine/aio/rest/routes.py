@@ -17,7 +17,7 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -166,19 +166,8 @@ class Api:
             accounts = [a for a in accounts if a.friendly_name == name]
         if status := query.first("Status"):
             accounts = [a for a in accounts if a.status == status]
-        size, number, _ = parse_page(query)
-        chunk = accounts[number * size : (number + 1) * size]
-        more = len(accounts) > (number + 1) * size
         return _json(
-            resources.page(
-                "accounts",
-                [resources.account_resource(a) for a in chunk],
-                path=f"{V}/Accounts.json",
-                filters=[],
-                page_size=size,
-                page_number=number,
-                next_token=f"PA{chunk[-1].sid}" if more and chunk else None,
-            )
+            paged(query, "accounts", accounts, resources.account_resource, f"{V}/Accounts.json")
         )
 
     async def fetch_account(self, request: web.Request) -> web.Response:
@@ -226,20 +215,8 @@ class Api:
         account = self.manager(request)
         query = _query(request)
         keys = self.directory.list_api_keys(account)
-        size, number, _ = parse_page(query)
-        chunk = keys[number * size : (number + 1) * size]
-        more = len(keys) > (number + 1) * size
-        return _json(
-            resources.page(
-                "keys",
-                [resources.key_resource(k) for k in chunk],
-                path=f"{V}/Accounts/{account}/Keys.json",
-                filters=[],
-                page_size=size,
-                page_number=number,
-                next_token=f"PA{chunk[-1].sid}" if more and chunk else None,
-            )
-        )
+        path = f"{V}/Accounts/{account}/Keys.json"
+        return _json(paged(query, "keys", keys, resources.key_resource, path))
 
     async def fetch_key(self, request: web.Request) -> web.Response:
         account = self.manager(request)
@@ -458,6 +435,30 @@ class Api:
 
     async def health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok"})
+
+
+def paged(
+    query: Form,
+    key: str,
+    items: Sequence[Any],
+    render: Callable[[Any], dict[str, Any]],
+    path: str,
+    filters: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """One page of a list held in memory (accounts, keys, numbers), by ``Page`` and
+    ``PageSize``, shaped by :func:`engine.twilio.resources.page` under ``key``."""
+    size, number, _ = parse_page(query)
+    chunk = items[number * size : (number + 1) * size]
+    more = len(items) > (number + 1) * size
+    return resources.page(
+        key,
+        [render(item) for item in chunk],
+        path=path,
+        filters=filters,
+        page_size=size,
+        page_number=number,
+        next_token=f"PA{chunk[-1].sid}" if more and chunk else None,
+    )
 
 
 def _query(request: web.Request) -> Form:
