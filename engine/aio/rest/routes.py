@@ -444,5 +444,8 @@ def make_rest_app(
     r.add_get(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.fetch_message)
     r.add_post(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.update_message)
     r.add_delete(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.delete_message)
+    from engine.aio.rest.numbers import add_number_routes
+
+    add_number_routes(app, api)  # AvailablePhoneNumbers, IncomingPhoneNumbers (§4)
     app[API_KEY] = api
     return app
