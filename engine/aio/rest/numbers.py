@@ -225,6 +225,13 @@ def incoming_number_resource(rec: Any) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=100_000)
+def _available_bytes(r: InventoryNumber) -> bytes:
+    """One ``available_phone_numbers`` entry, encoded (records are immutable: the same
+    popular numbers are answered again and again)."""
+    return _encode(available_json(r))
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=_encode(data), status=status, content_type="application/json")
 
@@ -340,11 +347,14 @@ class NumberRoutes:
                 raise _param_error(exc) from None
             index = await self.catalog.index()
             found = index.search(search)
-        return _json(
-            {
-                "available_phone_numbers": [available_json(r) for r in found],
-                "uri": request.path_qs,
-            }
+        body = b",".join([_available_bytes(r) for r in found])
+        return web.Response(
+            body=b'{"available_phone_numbers":['
+            + body
+            + b'],"uri":'
+            + _encode(request.path_qs)
+            + b"}",
+            content_type="application/json",
         )
 
     # provisioning -----------------------------------------------------------------------
