@@ -21,6 +21,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from engine.aio.app import DIRECTORY_DB, Gateway
+from engine.config import ApiConfig
 from engine.inventory import InventoryNumber, record_for
 from engine.store.directory import Directory
 from engine.vanity import keypad_digits
@@ -511,3 +512,32 @@ async def test_default_inventory_only_once(tmp_path: Path) -> None:
         assert {n.phone_number for n in gw.directory.list_numbers(demo.account_sid)} == set(
             demo.numbers
         )
+
+
+async def test_http_workers_share_the_inventory(tmp_path: Path) -> None:
+    """Two HTTP worker processes, each with its own index: what one provisions the other
+    never offers, what one releases the other offers again."""
+    api = ApiConfig(listen="127.0.0.1:0", workers=2)
+    async with running_gateway(tmp_path, api=api) as gw:
+        assert gw.demo is not None
+
+        def fresh() -> Client:  # a new connection: the kernel picks a worker
+            return twilio_client(gw)
+
+        bought = [
+            await call(fresh().incoming_phone_numbers.create, area_code="720") for _ in range(6)
+        ]
+        numbers = {b.phone_number for b in bought}
+        assert len(numbers) == 6
+        for _ in range(8):
+            offered = await call(
+                fresh().available_phone_numbers("US").local.list, area_code=720, page_size=1000
+            )
+            assert not numbers & {n.phone_number for n in offered}
+        for b in bought:
+            await call(fresh().incoming_phone_numbers(b.sid).delete)
+        for _ in range(8):
+            offered = await call(
+                fresh().available_phone_numbers("US").local.list, area_code=720, page_size=1000
+            )
+            assert numbers <= {n.phone_number for n in offered}
