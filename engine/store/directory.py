@@ -154,6 +154,11 @@ class AlertRecord(msgspec.Struct, kw_only=True):
     message_sid: str | None = None
 
 
+# Change-log rows kept (older ones are pruned); a process further behind reloads everything.
+_CHANGES_KEPT: Final = 10_000
+# Numbers added at once above which one "reload" row is logged instead of one per number.
+_CHANGES_BULK: Final = 1_000
+
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS accounts (
         sid TEXT PRIMARY KEY, auth_token TEXT NOT NULL, friendly_name TEXT NOT NULL,
@@ -182,16 +187,27 @@ _SCHEMA: Final = (
         log_level TEXT NOT NULL, text TEXT NOT NULL, date_created REAL NOT NULL, url TEXT,
         request_method TEXT, response_status INTEGER, message_sid TEXT)""",
     "CREATE INDEX IF NOT EXISTS alerts_account ON alerts(account_sid, date_created)",
-    # One row per change of a number's availability (NULL: many at once, reload all), so
-    # that every process's search index (engine.aio.rest.numbers) catches up with the
-    # others' provisions and releases with one cheap read per search.
+    # The change log: one row per number changing owner or removed (written by triggers, so
+    # that every writer logs alike) or added by add_inventory (NULL: many at once, reload
+    # all); every process's search index (engine.aio.rest.numbers) catches up with one
+    # indexed read per search.  (add_numbers, for a few numbers provisioned at once such
+    # as the demo's, logs nothing of its own.)
     "CREATE TABLE IF NOT EXISTS number_changes (seq INTEGER PRIMARY KEY, phone_number TEXT)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TRIGGER IF NOT EXISTS numbers_removed AFTER DELETE ON numbers
+        BEGIN INSERT INTO number_changes (phone_number) VALUES (OLD.phone_number); END""",
+    """CREATE TRIGGER IF NOT EXISTS numbers_owner AFTER UPDATE OF account_sid ON numbers
+        WHEN OLD.account_sid IS NOT NEW.account_sid
+        BEGIN INSERT INTO number_changes (phone_number) VALUES (NEW.phone_number); END""",
+    # A provisioning is a new IncomingPhoneNumber (as on Twilio): a fresh sid, so that the
+    # previous owner's is gone for good, and its purchase date.
+    """CREATE TRIGGER IF NOT EXISTS numbers_provisioned AFTER UPDATE OF account_sid ON numbers
+        WHEN OLD.account_sid IS NULL AND NEW.account_sid IS NOT NULL
+        BEGIN UPDATE numbers SET sid = 'PN' || lower(hex(randomblob(16))),
+            date_created = NEW.date_updated WHERE phone_number = NEW.phone_number; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS number_changes_pruned AFTER INSERT ON number_changes
+        BEGIN DELETE FROM number_changes WHERE seq <= NEW.seq - {_CHANGES_KEPT}; END""",
 )
-# Change-log rows kept (older ones are pruned); a process further behind reloads everything.
-_CHANGES_KEPT: Final = 10_000
-# Numbers changed at once above which one "reload" row is logged instead of one per number.
-_CHANGES_BULK: Final = 1_000
 _INVENTORY_COLUMNS: Final = (
     "phone_number, number_type, iso_country, region, locality, postal_code, rate_center, "
     "lata, latitude, longitude, sms, mms, voice, rate, link"
@@ -506,16 +522,34 @@ class Directory:
                 f"INSERT OR IGNORE INTO numbers ({', '.join(_NUMBER_COLUMNS)}) VALUES ({marks})",
                 rows,
             )
-            added = conn.total_changes - before
-            if added:
-                self._log_changes(conn, [row[1] for row in rows])
-            return added
+            return conn.total_changes - before
 
     def add_inventory(self, records: Iterable[InventoryNumber], *, at: float | None = None) -> int:
         """Add :class:`engine.inventory.InventoryNumber` records to the inventory, free, in
-        one transaction (a million in a few seconds); a number already present is left as
-        it is.  The count added."""
-        now = time.time() if at is None else at
+        one transaction (a million in about ten seconds); a number already present is left
+        as it is.  The count added."""
+        with self._write() as conn:
+            return self._insert_inventory(conn, records, time.time() if at is None else at)
+
+    def ensure_default_inventory(
+        self, make: Callable[[], Iterable[InventoryNumber]], *, key: str = "default_inventory"
+    ) -> int:
+        """Add ``make()``'s numbers the first time this is called for ``key`` in this file,
+        never again (even when numbers are later released or removed), in one transaction;
+        the count added."""
+        if self._one("SELECT 1 FROM meta WHERE key = ?", (key,)) is not None:
+            return 0
+        records = make()
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is not None:
+                return 0  # another process did it meanwhile
+            added = self._insert_inventory(conn, records, time.time())
+            conn.execute("INSERT INTO meta VALUES (?, ?)", (key, str(added)))
+        return added
+
+    def _insert_inventory(
+        self, conn: sqlite3.Connection, records: Iterable[InventoryNumber], now: float
+    ) -> int:
         # Sorted by number, with sids that count up from a random base: both unique indexes
         # then grow at their end, several times faster than random inserts.  (A number gets
         # a random sid when it is provisioned; a free number's sid is never shown.)
@@ -551,44 +585,22 @@ class Directory:
                     f"number_type: {r[2]!r} is not one of {sorted(NUMBER_TYPES)}",
                     field="number_type",
                 )
-        with self._write() as conn:
-            before = conn.total_changes
-            conn.executemany(
-                f"INSERT OR IGNORE INTO numbers (sid, {_INVENTORY_COLUMNS}, friendly_name, "
-                "sms_method, sms_fallback_method, status_callback_method, opt_out_enabled, "
-                "date_created, date_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, 'POST', 'POST', 'POST', 1, ?, ?)",
-                rows,
-            )
-            added = conn.total_changes - before
-            if added:
-                self._log_changes(conn, [r[1] for r in rows])
-            return added
-
-    def ensure_default_inventory(
-        self, make: Callable[[], Iterable[InventoryNumber]], *, key: str = "default_inventory"
-    ) -> int:
-        """Add ``make()``'s numbers the first time this is called for ``key`` in this file,
-        never again (even when numbers are later released or removed); the count added."""
-        if self._one("SELECT 1 FROM meta WHERE key = ?", (key,)) is not None:
-            return 0
-        added = self.add_inventory(make())
-        with self._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(added)))
-        return added
-
-    def _log_changes(self, conn: sqlite3.Connection, numbers: Collection[str] | None) -> None:
-        """Record that these numbers' availability changed (None or many: reload all)."""
-        if numbers is None or len(numbers) > _CHANGES_BULK:
-            conn.execute("INSERT INTO number_changes (phone_number) VALUES (NULL)")
-        else:
-            conn.executemany(
-                "INSERT INTO number_changes (phone_number) VALUES (?)", [(n,) for n in numbers]
-            )
-        conn.execute(
-            "DELETE FROM number_changes WHERE seq <= (SELECT max(seq) FROM number_changes) - ?",
-            (_CHANGES_KEPT,),
+        before = conn.total_changes
+        conn.executemany(
+            f"INSERT OR IGNORE INTO numbers (sid, {_INVENTORY_COLUMNS}, friendly_name, "
+            "sms_method, sms_fallback_method, status_callback_method, opt_out_enabled, "
+            "date_created, date_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, 'POST', 'POST', 'POST', 1, ?, ?)",
+            rows,
         )
+        added = int(conn.total_changes - before)
+        if len(rows) > _CHANGES_BULK:  # one "reload all" instead of one per number
+            conn.execute("INSERT INTO number_changes (phone_number) VALUES (NULL)")
+        elif added:
+            conn.executemany(
+                "INSERT INTO number_changes (phone_number) VALUES (?)", [(r[1],) for r in rows]
+            )
+        return added
 
     def number_changes(self, since: int) -> tuple[int, list[str] | None]:
         """(newest change number, the numbers changed after ``since``); the list is None
@@ -686,19 +698,16 @@ class Directory:
         None when it is not free.  Atomic across processes: of two concurrent calls for
         one number exactly one gets it."""
         now = time.time() if at is None else at
-        config.setdefault("friendly_name", _formatted(phone_number))
         sets, args = self._config_sets(config)
         with self._write() as conn:
-            # a fresh sid per provisioning (as Twilio): the previous owner's is gone for good
             cur = conn.execute(
-                "UPDATE numbers SET account_sid = ?, sid = ?, date_created = ?, date_updated = ?"
+                "UPDATE numbers SET account_sid = ?, date_updated = ?"
                 + "".join(f", {s}" for s in sets)
                 + " WHERE phone_number = ? AND account_sid IS NULL",
-                (account_sid, new_sid("PN"), now, now, *args, phone_number),
+                (account_sid, now, *args, phone_number),
             )
             if cur.rowcount != 1:
                 return None
-            self._log_changes(conn, [phone_number])
         return self.get_number(phone_number)
 
     def move_number(
@@ -767,8 +776,6 @@ class Directory:
                 " WHERE phone_number = ? AND account_sid = ?",
                 (time.time(), phone_number, account_sid),
             )
-            if cur.rowcount == 1:
-                self._log_changes(conn, [phone_number])
         return cur.rowcount == 1
 
     def get_number(self, phone_number: str) -> NumberRecord | None:

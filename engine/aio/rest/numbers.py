@@ -35,7 +35,13 @@ from aiohttp import web
 
 from engine.inventory import InventoryNumber, available_json, generate
 from engine.number_index import TWILIO_TYPES, NumberIndex, SearchQuery, query_from_params
-from engine.numbers import NumberError, NumberType, is_short_code, normalize_e164
+from engine.numbers import (
+    NumberError,
+    NumberType,
+    friendly_name,
+    is_short_code,
+    normalize_e164,
+)
 from engine.twilio.codes import ApiError, not_found
 from engine.twilio.params import Form, parse_form, parse_page
 from engine.twilio.resources import API_VERSION, page, rfc2822
@@ -60,7 +66,7 @@ MAX_FRIENDLY_NAME: Final = 64
 _AREA_CANDIDATES: Final = 20
 # Types Twilio has that the inventory does not (an empty list, not a 404).
 _EMPTY_TYPES: Final = frozenset({"National", "Voip", "SharedCost", "MachineToMachine"})
-_TYPE_SEGMENTS: Final = {v: k for k, v in TWILIO_TYPES.items()}
+_TYPE_SEGMENTS: Final[dict[str, str]] = {v: k for k, v in TWILIO_TYPES.items()}
 _SUBRESOURCE: Final = {"local": "local", "toll-free": "toll_free", "mobile": "mobile"}
 _COUNTRY_NAMES: Final = {
     "US": "United States",
@@ -398,7 +404,9 @@ class NumberRoutes:
                     f"PhoneNumber {phone} is not available as a "
                     f"{_TYPE_SEGMENTS.get(kind, kind)} number (it is {current.number_type})",
                 )
-        rec = self.directory.assign_number(phone, account, **config)
+        rec = self.directory.assign_number(
+            phone, account, **{"friendly_name": friendly_name(phone), **config}
+        )
         if rec is None:
             raise ApiError(21422, f"PhoneNumber {phone} is not available")
         self.catalog.taken(phone)
@@ -423,8 +431,11 @@ class NumberRoutes:
                     break
                 random.shuffle(found)
                 for candidate in found:
-                    rec = self.directory.assign_number(candidate.phone_number, account, **config)
-                    self.catalog.taken(candidate.phone_number)  # ours now, or someone else's
+                    number = candidate.phone_number
+                    rec = self.directory.assign_number(
+                        number, account, **{"friendly_name": friendly_name(number), **config}
+                    )
+                    self.catalog.taken(number)  # ours now, or someone else's
                     if rec is not None:
                         return rec
         raise ApiError(21452, f"No phone numbers found in area code {area}")
