@@ -10,6 +10,8 @@ HTTP process's search index from it at start; the first search waits for that.
 Then, with 64 concurrent HTTP/1.1 keep-alive clients (aiohttp, in this process), each for
 ``--seconds``:
 
+0. **baseline**: ``GET /health`` (no authentication, no work): what aiohttp and this
+   client reach on the machine, the ceiling of the searches below;
 1. **area code**: ``GET .../AvailablePhoneNumbers/US/Local.json?AreaCode=NPA&PageSize=20``
    with a random area code of the inventory;
 2. **contains**: ``GET .../AvailablePhoneNumbers/US/Local.json?Contains=WORD&PageSize=20``
@@ -238,6 +240,9 @@ async def run(ns: argparse.Namespace) -> None:
                 return path, {"AreaCode": rng.choice(npas)}
 
             print(f"{CLIENTS} keep-alive clients, {ns.seconds:g} s each, {ns.numbers:,} numbers")
+            # the HTTP stack's own ceiling on this machine: the same clients on /health
+            lat, ok, other = await load(url, auth, ns.seconds, lambda: ("/health", None), "GET")
+            report("baseline GET /health, closed loop", lat, ok + other, 0, ns.seconds)
             for name, make in (("search AreaCode", by_area), ("search Contains WORD", by_word)):
                 for rate in (0.0, *ns.rate):
                     lat, ok, other = await load(url, auth, ns.seconds, make, rate=rate)

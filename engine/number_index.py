@@ -559,7 +559,11 @@ def _buckets(shard: _Shard, q: SearchQuery, form: NsnPattern | None) -> list[_Bu
     ]
     need, refuse = _need(q), _refuse(q)
     out: list[_Bucket] = []
-    for b in shard.order:
+    candidates = shard.order
+    if len(area) >= 3:  # keys are 3 digits (no NSN or short code is shorter): one lookup
+        found = shard.buckets.get(area[:3])
+        candidates = [found] if found is not None else []
+    for b in candidates:
         key = b.key
         if area and not (key.startswith(area) if len(area) <= len(key) else area.startswith(key)):
             continue
