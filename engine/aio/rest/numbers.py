@@ -148,7 +148,13 @@ class NumberCatalog:
         if self._index is None or self._build is None:
             self.start()
             assert self._build is not None
-            seq, built = await asyncio.shield(self._build)
+            build = self._build
+            try:
+                seq, built = await asyncio.shield(build)
+            except Exception:
+                if self._build is build:
+                    self._build = None  # the next search tries again
+                raise
             if self._index is None:
                 self._index, self._seq = built, seq
                 # A million numbers are millions of references that a full garbage
