@@ -268,6 +268,9 @@ class _Shard:
         self.order: list[_Bucket] = []  # buckets by key
         # posting lists of every 4-digit substring: slot << 4 | position
         self.grams: list[array[int]] = [array("I") for _ in range(10**GRAM)]
+        # slots by their last 4 digits: the numbers that can spell a word at their end, the
+        # first tier of a ranked search, without the other ~7 positions of each gram
+        self.ends: list[array[int]] = [array("I") for _ in range(10**GRAM)]
 
     def new_slot(self, r: InventoryNumber, nsn: str) -> int:
         slot = len(self.records)
@@ -280,6 +283,8 @@ class _Shard:
         base = slot << 4  # an NSN has at most 15 digits: the position fits 4 bits
         for p in range(len(nsn) - GRAM + 1):
             grams[int(nsn[p : p + GRAM])].append(base | p)
+        if len(nsn) >= GRAM:
+            self.ends[int(nsn[-GRAM:])].append(slot)
         return slot
 
     def flag(self, slot: int) -> int:
@@ -486,7 +491,11 @@ class NumberIndex:
             slots = _scan_plain(shard, buckets, plan)
         else:
             run_at, run = form.literal_run()
-            if len(run) >= GRAM and sum(len(b.nsns) for b in buckets) > _SCAN_LIMIT:
+            big = sum(len(b.nsns) for b in buckets) > _SCAN_LIMIT
+            ended = _lookup_ends(shard, plan, form) if big else None
+            if ended is not None:
+                slots = ended
+            elif len(run) >= GRAM and big:
                 slots = _lookup_grams(shard, plan, form, run_at, run)
             else:
                 slots = _scan_blobs(shard, buckets, plan, form)
@@ -550,7 +559,11 @@ def _buckets(shard: _Shard, q: SearchQuery, form: NsnPattern | None) -> list[_Bu
     ]
     need, refuse = _need(q), _refuse(q)
     out: list[_Bucket] = []
-    for b in shard.order:
+    candidates = shard.order
+    if len(area) >= 3:  # keys are 3 digits (no NSN or short code is shorter): one lookup
+        found = shard.buckets.get(area[:3])
+        candidates = [found] if found is not None else []
+    for b in candidates:
         key = b.key
         if area and not (key.startswith(area) if len(area) <= len(key) else area.startswith(key)):
             continue
@@ -642,6 +655,26 @@ def _collect(
                 if len(out) == limit:
                     return out
     return out
+
+
+def _lookup_ends(shard: _Shard, plan: _Plan, form: NsnPattern) -> list[int] | None:
+    """The first tier alone, when it fills the page: a pattern ranked (or anchored) at the
+    end whose last 4 characters are digits, looked up by the numbers' last 4 digits.  None
+    when it does not apply or finds fewer than ``limit`` numbers (the caller then searches
+    every tier, which gives these same numbers first)."""
+    tail = form.body[-GRAM:]
+    if not (plan.ranked or form.end) or len(tail) < GRAM or not tail.isdigit():
+        return None
+    rx = _nsn_end_regex(form.body, form.start)
+    nsns = shard.nsns
+    found = sorted(
+        (nsns[slot], slot)
+        for slot in shard.ends[int(tail)]
+        if rx.search(nsns[slot]) and _ok(shard, slot, plan)
+    )
+    if len(found) < plan.limit and not form.end:
+        return None
+    return [slot for _, slot in found[: plan.limit]]
 
 
 def _lookup_grams(shard: _Shard, plan: _Plan, form: NsnPattern, run_at: int, run: str) -> list[int]:

@@ -136,6 +136,10 @@ class Gateway:
         self.directory = Directory(self.data_dir / DIRECTORY_DB)
         if cfg.demo:
             self.demo = self._ensure_demo()
+            from engine.aio.rest.numbers import default_inventory
+
+            # the embedded inventory, the first start only (the demo's numbers stay theirs)
+            self.directory.ensure_default_inventory(default_inventory)
         hooks = cfg.webhooks
         self.webhooks = WebhookClient(
             connect_timeout=hooks.connect_timeout,

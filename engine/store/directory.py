@@ -23,13 +23,16 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
 from engine.errors import StoreError
+
+if TYPE_CHECKING:  # imported where used: phonenumbers is heavy, most users need none of it
+    from engine.inventory import InventoryNumber
 
 __all__ = [
     "AccountRecord",
@@ -52,6 +55,14 @@ _DUMMY_TOKEN: Final = "0" * 32
 # What an unknown key's secret is compared against; computed once, so that an unknown key
 # costs the same as a known one (one hash of the given secret, one comparison).
 _DUMMY_SECRET_SHA256: Final = hashlib.sha256(_DUMMY_TOKEN.encode()).hexdigest()
+
+
+def _formatted(number: str) -> str:
+    """Twilio's default friendly name: ``(415) 555-0100`` in North America, else the number
+    (engine.numbers.friendly_name, without importing phonenumbers here)."""
+    if number.startswith("+1") and len(number) == 12 and number[1:].isdigit():
+        return f"({number[2:5]}) {number[5:8]}-{number[8:]}"
+    return number
 
 
 def new_sid(prefix: str) -> str:
@@ -146,6 +157,11 @@ class AlertRecord(msgspec.Struct, kw_only=True):
     message_sid: str | None = None
 
 
+# Change-log rows kept (older ones are pruned); a process further behind reloads everything.
+_CHANGES_KEPT: Final = 10_000
+# Numbers added at once above which one "reload" row is logged instead of one per number.
+_CHANGES_BULK: Final = 1_000
+
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS accounts (
         sid TEXT PRIMARY KEY, auth_token TEXT NOT NULL, friendly_name TEXT NOT NULL,
@@ -174,6 +190,30 @@ _SCHEMA: Final = (
         log_level TEXT NOT NULL, text TEXT NOT NULL, date_created REAL NOT NULL, url TEXT,
         request_method TEXT, response_status INTEGER, message_sid TEXT)""",
     "CREATE INDEX IF NOT EXISTS alerts_account ON alerts(account_sid, date_created)",
+    # The change log: one row per number changing owner or removed (written by triggers, so
+    # that every writer logs alike) or added by add_inventory (NULL: many at once, reload
+    # all); every process's search index (engine.aio.rest.numbers) catches up with one
+    # indexed read per search.  (add_numbers, for a few numbers provisioned at once such
+    # as the demo's, logs nothing of its own.)
+    "CREATE TABLE IF NOT EXISTS number_changes (seq INTEGER PRIMARY KEY, phone_number TEXT)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TRIGGER IF NOT EXISTS numbers_removed AFTER DELETE ON numbers
+        BEGIN INSERT INTO number_changes (phone_number) VALUES (OLD.phone_number); END""",
+    """CREATE TRIGGER IF NOT EXISTS numbers_owner AFTER UPDATE OF account_sid ON numbers
+        WHEN OLD.account_sid IS NOT NEW.account_sid
+        BEGIN INSERT INTO number_changes (phone_number) VALUES (NEW.phone_number); END""",
+    # A provisioning is a new IncomingPhoneNumber (as on Twilio): a fresh sid, so that the
+    # previous owner's is gone for good, and its purchase date.
+    """CREATE TRIGGER IF NOT EXISTS numbers_provisioned AFTER UPDATE OF account_sid ON numbers
+        WHEN OLD.account_sid IS NULL AND NEW.account_sid IS NOT NULL
+        BEGIN UPDATE numbers SET sid = 'PN' || lower(hex(randomblob(16))),
+            date_created = NEW.date_updated WHERE phone_number = NEW.phone_number; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS number_changes_pruned AFTER INSERT ON number_changes
+        BEGIN DELETE FROM number_changes WHERE seq <= NEW.seq - {_CHANGES_KEPT}; END""",
+)
+_INVENTORY_COLUMNS: Final = (
+    "phone_number, number_type, iso_country, region, locality, postal_code, rate_center, "
+    "lata, latitude, longitude, sms, mms, voice, rate, link"
 )
 
 _NUMBER_COLUMNS: Final = tuple(NumberRecord.__struct_fields__)
@@ -535,6 +575,173 @@ class Directory:
             )
             return int(conn.total_changes - before)
 
+    def add_inventory(self, records: Iterable[InventoryNumber], *, at: float | None = None) -> int:
+        """Add :class:`engine.inventory.InventoryNumber` records to the inventory, free, in
+        one transaction (a million in about ten seconds); a number already present is left
+        as it is.  The count added."""
+        with self._write() as conn:
+            return self._insert_inventory(conn, records, time.time() if at is None else at)
+
+    def ensure_default_inventory(
+        self, make: Callable[[], Iterable[InventoryNumber]], *, key: str = "default_inventory"
+    ) -> int:
+        """Add ``make()``'s numbers the first time this is called for ``key`` in this file,
+        never again (even when numbers are later released or removed), in one transaction;
+        the count added."""
+        if self._one("SELECT 1 FROM meta WHERE key = ?", (key,)) is not None:
+            return 0
+        records = make()
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is not None:
+                return 0  # another process did it meanwhile
+            added = self._insert_inventory(conn, records, time.time())
+            conn.execute("INSERT INTO meta VALUES (?, ?)", (key, str(added)))
+        return added
+
+    def _insert_inventory(
+        self, conn: sqlite3.Connection, records: Iterable[InventoryNumber], now: float
+    ) -> int:
+        # Sorted by number, with sids that count up from a random base: both unique indexes
+        # then grow at their end, several times faster than random inserts.  (A number gets
+        # a random sid when it is provisioned; a free number's sid is never shown.)
+        base = secrets.randbits(63)
+        ordered = sorted(records, key=lambda r: r.phone_number)
+        rows = [
+            (
+                f"PN{base + i:032x}",
+                r.phone_number,
+                r.number_type,
+                r.iso_country,
+                r.region,
+                r.locality,
+                r.postal_code,
+                r.rate_center,
+                r.lata,
+                r.latitude,
+                r.longitude,
+                r.sms,
+                r.mms,
+                r.voice,
+                r.rate,
+                r.link,
+                _formatted(r.phone_number),
+                now,
+                now,
+            )
+            for i, r in enumerate(ordered)
+        ]
+        for r in rows:
+            if r[2] not in NUMBER_TYPES:
+                raise StoreError(
+                    f"number_type: {r[2]!r} is not one of {sorted(NUMBER_TYPES)}",
+                    field="number_type",
+                )
+        before = conn.total_changes
+        conn.executemany(
+            f"INSERT OR IGNORE INTO numbers (sid, {_INVENTORY_COLUMNS}, friendly_name, "
+            "sms_method, sms_fallback_method, status_callback_method, opt_out_enabled, "
+            "date_created, date_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, 'POST', 'POST', 'POST', 1, ?, ?)",
+            rows,
+        )
+        added = int(conn.total_changes - before)
+        if len(rows) > _CHANGES_BULK:  # one "reload all" instead of one per number
+            conn.execute("INSERT INTO number_changes (phone_number) VALUES (NULL)")
+        elif added:
+            conn.executemany(
+                "INSERT INTO number_changes (phone_number) VALUES (?)", [(r[1],) for r in rows]
+            )
+        return added
+
+    def number_changes(self, since: int) -> tuple[int, list[str] | None]:
+        """(newest change number, the numbers changed after ``since``); the list is None
+        when the caller must reload every free number (a bulk change, or ``since`` is older
+        than the log keeps).  One indexed read: cheap enough to call before every search."""
+        rows = self._all(
+            "SELECT seq, phone_number FROM number_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            (since, _CHANGES_BULK + 1),
+        )
+        if not rows:
+            return since, []
+        newest = rows[-1][0]
+        if rows[0][0] != since + 1 or len(rows) > _CHANGES_BULK:
+            row = self._one("SELECT max(seq) FROM number_changes", ())
+            return int(row[0]), None
+        numbers = [r[1] for r in rows]
+        if any(n is None for n in numbers):
+            return newest, None
+        for n in numbers:  # another process changed them: our cached reads are stale
+            self._number_cache.pop(n, None)
+        return newest, numbers
+
+    def change_seq(self) -> int:
+        """The newest change number (0 when nothing changed yet)."""
+        row = self._one("SELECT max(seq) FROM number_changes", ())
+        return int(row[0] or 0)
+
+    def free_inventory(
+        self,
+        *,
+        iso_country: str | None = None,
+        number_type: str | None = None,
+        prefix: str | None = None,
+        numbers: Collection[str] | None = None,
+    ) -> tuple[int, list[InventoryNumber]]:
+        """(change number, the free numbers) read in one snapshot, optionally only of one
+        country, type, ``phone_number`` prefix or list.  Reads on a connection of its own,
+        so that it may run in a thread while the directory serves others."""
+        from engine.inventory import InventoryNumber
+
+        where = ["account_sid IS NULL"]
+        args: list[Any] = []
+        if iso_country is not None:
+            where.append("iso_country = ?")
+            args.append(iso_country)
+        if number_type is not None:
+            where.append("number_type = ?")
+            args.append(number_type)
+        if prefix is not None:
+            where.append("phone_number >= ? AND phone_number < ?")
+            args += [prefix, prefix + "\uffff"]
+        if numbers is not None:
+            where.append(f"phone_number IN ({', '.join('?' * len(numbers))})")
+            args += list(numbers)
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("BEGIN")  # one read snapshot for both reads
+            seq = conn.execute("SELECT max(seq) FROM number_changes").fetchone()[0] or 0
+            cursor = conn.execute(
+                f"SELECT {_INVENTORY_COLUMNS} FROM numbers WHERE {' AND '.join(where)}", args
+            )
+            out = [
+                InventoryNumber(
+                    phone_number=r[0],
+                    number_type=r[1],
+                    iso_country=r[2],
+                    region=r[3],
+                    locality=r[4],
+                    postal_code=r[5],
+                    rate_center=r[6],
+                    lata=r[7],
+                    latitude=r[8],
+                    longitude=r[9],
+                    sms=bool(r[10]),
+                    mms=bool(r[11]),
+                    voice=bool(r[12]),
+                    rate=r[13],
+                    link=r[14],
+                )
+                for r in cursor
+            ]
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return int(seq), out
+
+    def phone_numbers(self) -> set[str]:
+        """Every number in the directory, free or provisioned (to refuse duplicates)."""
+        return {r[0] for r in self._all("SELECT phone_number FROM numbers", ())}
+
     def assign_number(
         self, phone_number: str, account_sid: str, *, at: float | None = None, **config: Any
     ) -> NumberRecord | None:
@@ -549,6 +756,21 @@ class Directory:
                 + "".join(f", {s}" for s in sets)
                 + " WHERE phone_number = ? AND account_sid IS NULL",
                 (account_sid, now, *args, phone_number),
+            )
+            if cur.rowcount != 1:
+                return None
+        return self.get_number(phone_number)
+
+    def move_number(
+        self, phone_number: str, from_account: str, to_account: str, *, at: float | None = None
+    ) -> NumberRecord | None:
+        """Give a number ``from_account`` owns to ``to_account`` (the caller checked they
+        are an account and its subaccounts); None when ``from_account`` does not own it."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE numbers SET account_sid = ?, date_updated = ?"
+                " WHERE phone_number = ? AND account_sid = ?",
+                (to_account, time.time() if at is None else at, phone_number, from_account),
             )
             if cur.rowcount != 1:
                 return None
@@ -638,6 +860,18 @@ class Directory:
             _NUMBER_SELECT + " WHERE account_sid = ? ORDER BY phone_number", (account_sid,)
         )
         return [_number(r) for r in rows]
+
+    def list_provisioned(self) -> list[NumberRecord]:
+        """Every provisioned number of every account, by number (the operator's view)."""
+        rows = self._all(
+            _NUMBER_SELECT + " WHERE account_sid IS NOT NULL ORDER BY phone_number", ()
+        )
+        return [_number(r) for r in rows]
+
+    def count_numbers(self) -> tuple[int, int]:
+        """(numbers in the directory, of which provisioned)."""
+        row = self._one("SELECT count(*), count(account_sid) FROM numbers", ())
+        return int(row[0]), int(row[1])
 
     # opt-outs -----------------------------------------------------------------------------
 

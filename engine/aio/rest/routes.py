@@ -535,5 +535,8 @@ def make_rest_app(
     r.add_post(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.update_message)
     r.add_delete(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.delete_message)
     r.add_get(f"{V}/Accounts/{_AC}/Messages/{sid}/Media.json", api.list_media)
+    from engine.aio.rest.numbers import add_number_routes
+
+    add_number_routes(app, api)  # AvailablePhoneNumbers, IncomingPhoneNumbers (§4)
     app[API_KEY] = api
     return app
