@@ -20,10 +20,10 @@ import msgspec
 __all__ = [
     "DEFAULT_DATA_DIR",
     "DEFAULT_LISTEN",
+    "EXAMPLE",
     "ApiConfig",
     "CarrierLinkConfig",
     "ConfigError",
-    "EXAMPLE",
     "GatewayConfig",
     "LogConfig",
     "OptOutConfig",
@@ -112,12 +112,17 @@ class OptOutConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
     stop_keywords: list[str] = msgspec.field(
         default_factory=lambda: [
-            "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"
+            "STOP",
+            "STOPALL",
+            "UNSUBSCRIBE",
+            "CANCEL",
+            "END",
+            "QUIT",
+            "OPTOUT",
+            "REVOKE",
         ]
     )
-    start_keywords: list[str] = msgspec.field(
-        default_factory=lambda: ["START", "UNSTOP", "YES"]
-    )
+    start_keywords: list[str] = msgspec.field(default_factory=lambda: ["START", "UNSTOP", "YES"])
     help_keywords: list[str] = msgspec.field(default_factory=lambda: ["HELP", "INFO"])
     stop_reply: Annotated[str, msgspec.Meta(max_length=1600)] = (
         "You have successfully been unsubscribed. You will not receive any more messages "
