@@ -33,6 +33,7 @@ __all__ = [
     "default",
     "load_config",
     "parse_listen",
+    "revalidate",
 ]
 
 DEFAULT_DATA_DIR: Final = "smpp-engine-data"
@@ -281,6 +282,16 @@ def _key_of(error: msgspec.ValidationError) -> tuple[str, str | None]:
         path = f"{path}.{field_name}" if path else field_name
         reason = "unknown key"
     return reason, path or None
+
+
+def revalidate(config: GatewayConfig) -> GatewayConfig:
+    """``config`` validated again after changes made around msgspec (``structs.replace``
+    from command-line options): ConfigError naming the key, as :func:`load_config`."""
+    try:
+        return msgspec.convert(msgspec.to_builtins(config), GatewayConfig)
+    except msgspec.ValidationError as exc:
+        reason, key = _key_of(exc)
+        raise ConfigError(reason, key=key) from None
 
 
 def load_config(
