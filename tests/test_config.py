@@ -25,9 +25,7 @@ def _key(text: str, environ: dict[str, str] | None = None) -> str | None:
 
 
 def test_example_is_accepted_and_has_every_section() -> None:
-    config = load_config(
-        EXAMPLE, env={"SMPP_PRIMARY_PASSWORD": "x", "SMPP_BACKUP_PASSWORD": "y"}
-    )
+    config = load_config(EXAMPLE, env={"SMPP_PRIMARY_PASSWORD": "x", "SMPP_BACKUP_PASSWORD": "y"})
     assert [link.name for link in config.carriers] == ["primary", "backup"]
     assert config.carriers[1].priority > config.carriers[0].priority  # the failover
     assert config.pacing.tier_rates["short_code"] == 100.0
