@@ -150,3 +150,28 @@ async def test_messages_read_from_the_files_when_no_daemon_runs(tmp_path: Path) 
     assert shown["history"][0]["status"] == "queued"
     listed = await asyncio.to_thread(ok_json, "messages", "list", "--data-dir", data_dir)
     assert isinstance(listed, list) and [m["sid"] for m in listed] == [msg.sid]
+
+
+def test_json_logs_mask_registered_secrets() -> None:
+    import io
+    import logging
+
+    from engine.logs import redact, setup_logging
+
+    stream = io.StringIO()
+    handler = setup_logging("json", "INFO", stream=stream)
+    try:
+        redact("hunter2-password")
+        log = logging.getLogger("engine.test")
+        log.info("bind with %s failed", "hunter2-password", extra={"sid": "SM1", "link": "a"})
+        try:
+            raise RuntimeError("token hunter2-password rejected")
+        except RuntimeError:
+            log.exception("link %s down", "a")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["msg"] == "bind with *** failed"
+    assert (lines[0]["sid"], lines[0]["link"]) == ("SM1", "a")
+    assert "hunter2-password" not in stream.getvalue()
+    assert "RuntimeError" in lines[1]["exc"]
