@@ -25,6 +25,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"smpp-engine: configuration error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from engine.cli._daemon import CliError
+
+        if not isinstance(exc, CliError):
+            raise
+        print(f"smpp-engine {ns.command}: {exc}", file=sys.stderr)
+        return exc.code
 
 
 if __name__ == "__main__":

@@ -20,16 +20,20 @@ import msgspec
 __all__ = [
     "DEFAULT_DATA_DIR",
     "DEFAULT_LISTEN",
+    "EXAMPLE",
     "ApiConfig",
     "CarrierLinkConfig",
     "ConfigError",
     "GatewayConfig",
+    "LogConfig",
+    "OptOutConfig",
     "PacingConfig",
     "WebhookConfig",
     "check",
     "default",
     "load_config",
     "parse_listen",
+    "revalidate",
 ]
 
 DEFAULT_DATA_DIR: Final = "smpp-engine-data"
@@ -56,6 +60,8 @@ class CarrierLinkConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     ``prefixes``: destination prefixes this link serves (empty: every destination); links
     are tried in ``priority`` order (lower first) and a link that is down or throttled is
     skipped for the next one (failover).  A number whose ``link`` is set always uses it.
+    ``binds``: how many binds (sessions) the link opens to the carrier; they share the
+    link's name and its routes, and each has its own ``window`` and ``max_rate``.
     """
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -69,6 +75,7 @@ class CarrierLinkConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     tls: bool = False
     prefixes: list[str] = msgspec.field(default_factory=list)
     priority: int = 0
+    binds: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
     response_timeout: Positive = 30.0
     enquire_link_interval: Positive = 30.0
 
@@ -97,6 +104,47 @@ class WebhookConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     per_host_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 8
 
 
+class OptOutConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Opt-out handling of inbound keywords (CTIA / Twilio Advanced Opt-Out defaults):
+    a STOP keyword opts the sender out of the number's messages, a START keyword back in,
+    and HELP is answered with ``help_reply``.  Keywords are matched case-insensitively on
+    the whole trimmed body."""
+
+    enabled: bool = True
+    stop_keywords: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "STOP",
+            "STOPALL",
+            "UNSUBSCRIBE",
+            "CANCEL",
+            "END",
+            "QUIT",
+            "OPTOUT",
+            "REVOKE",
+        ]
+    )
+    start_keywords: list[str] = msgspec.field(default_factory=lambda: ["START", "UNSTOP", "YES"])
+    help_keywords: list[str] = msgspec.field(default_factory=lambda: ["HELP", "INFO"])
+    stop_reply: Annotated[str, msgspec.Meta(max_length=1600)] = (
+        "You have successfully been unsubscribed. You will not receive any more messages "
+        "from this number. Reply START to resubscribe."
+    )
+    start_reply: Annotated[str, msgspec.Meta(max_length=1600)] = (
+        "You have successfully been re-subscribed to messages from this number. "
+        "Reply HELP for help. Reply STOP to unsubscribe."
+    )
+    help_reply: Annotated[str, msgspec.Meta(max_length=1600)] = (
+        "Reply STOP to unsubscribe. Msg&Data Rates May Apply."
+    )
+
+
+class LogConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Logging: ``text`` for people, ``json`` (one object a line) for machines."""
+
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
 class ApiConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The REST API: where it listens, how many HTTP worker processes, body bound."""
 
@@ -114,6 +162,8 @@ class GatewayConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     carriers: list[CarrierLinkConfig] = msgspec.field(default_factory=list)
     pacing: PacingConfig = msgspec.field(default_factory=PacingConfig)
     webhooks: WebhookConfig = msgspec.field(default_factory=WebhookConfig)
+    optout: OptOutConfig = msgspec.field(default_factory=OptOutConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
     shutdown_grace: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL"
     demo: bool = True
@@ -150,11 +200,81 @@ def default(
     return GatewayConfig(data_dir=data_dir, api=ApiConfig(listen=listen, workers=workers))
 
 
+EXAMPLE: Final = """\
+# smpp-engine configuration (TOML).  Check it with: smpp-engine config check FILE
+# Run with: smpp-engine serve --config FILE   (or SMPP_ENGINE_CONFIG=FILE)
+# Every key is optional; an unknown key is an error.
+
+data_dir = "smpp-engine-data"   # the SQLite store, the directory of accounts/numbers, run.json
+demo = false                    # true: create a demo account with three numbers
+shutdown_grace = 10.0           # seconds to finish submits in flight on SIGTERM
+synchronous = "FULL"            # SQLite durability: FULL, NORMAL or OFF
+
+[api]
+listen = "127.0.0.1:8080"       # HOST:PORT of the Twilio-compatible REST API
+workers = 1                     # HTTP worker processes sharing the socket and the store
+max_body = 65536                # bytes a request body may have
+
+[log]
+format = "text"                 # text or json (one object a line)
+level = "INFO"                  # DEBUG, INFO, WARNING or ERROR
+
+# One [[carriers]] table per carrier link.  With none, serve starts the simulated carrier.
+# The password is never written here: password_env names the variable that holds it.
+[[carriers]]
+name = "primary"
+host = "127.0.0.1"
+port = 2775
+system_id = "gateway"
+password_env = "SMPP_PRIMARY_PASSWORD"
+bind_type = "transceiver"       # transmitter, receiver, transceiver or pair
+binds = 1                       # sessions to open under this link name
+window = 10                     # submits in flight per bind (SMPP 3.4 section 2.8)
+max_rate = 100.0                # PDUs per second per bind (omit: no limit)
+tls = false
+prefixes = ["+1"]               # destinations it serves; empty: every destination
+priority = 0                    # lower is tried first
+
+[[carriers]]
+name = "backup"                 # the failover for +1: same prefixes, a higher priority value
+host = "127.0.0.1"
+port = 2776
+system_id = "gateway"
+password_env = "SMPP_BACKUP_PASSWORD"
+prefixes = ["+1"]
+priority = 1
+
+[pacing]
+# segments per second of each sender tier
+tier_rates = { long_code = 1.0, toll_free = 3.0, short_code = 100.0 }
+validity = 36000.0              # seconds a queued message may wait before it fails (30001)
+throttle_backoff = 1.0          # first pause after a carrier throttle, doubling...
+throttle_backoff_max = 60.0     # ...up to this
+in_flight_policy = "at-least-once"
+
+[webhooks]
+connect_timeout = 5.0           # seconds, status callbacks and inbound webhooks
+total_timeout = 15.0
+callback_retries = 3
+max_pending = 10000
+
+[optout]
+enabled = true
+stop_keywords = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"]
+start_keywords = ["START", "UNSTOP", "YES"]
+help_keywords = ["HELP", "INFO"]
+"""
+"""A commented configuration that :func:`load_config` accepts (with the two password
+variables set): what ``smpp-engine config example`` prints."""
+
+
 def _key_of(error: msgspec.ValidationError) -> tuple[str, str | None]:
     """(reason, dotted key) from msgspec's "... - at `$.a.b[0].c`" message."""
     text = str(error)
     reason, sep, where = text.rpartition(" - at `")
     if not sep:
+        if text.startswith("Object contains unknown field"):
+            return "unknown key", text.split("`")[1]
         return text, None
     path = where.rstrip("`").removeprefix("$").lstrip(".")
     if reason.startswith("Object contains unknown field"):
@@ -162,6 +282,16 @@ def _key_of(error: msgspec.ValidationError) -> tuple[str, str | None]:
         path = f"{path}.{field_name}" if path else field_name
         reason = "unknown key"
     return reason, path or None
+
+
+def revalidate(config: GatewayConfig) -> GatewayConfig:
+    """``config`` validated again after changes made around msgspec (``structs.replace``
+    from command-line options): ConfigError naming the key, as :func:`load_config`."""
+    try:
+        return msgspec.convert(msgspec.to_builtins(config), GatewayConfig)
+    except msgspec.ValidationError as exc:
+        reason, key = _key_of(exc)
+        raise ConfigError(reason, key=key) from None
 
 
 def load_config(
@@ -211,4 +341,44 @@ def check(config: GatewayConfig, *, env: Mapping[str, str] | None = None) -> Non
                 raise ConfigError(
                     f"expected a destination prefix such as +1 or +4420, got {prefix!r}",
                     key=f"{key}.prefixes[{j}]",
+                )
+    _check_routes(config.carriers)
+    for name in ("stop_keywords", "start_keywords", "help_keywords"):
+        for j, word in enumerate(getattr(config.optout, name)):
+            if not word.strip() or len(word) > 32:
+                raise ConfigError(
+                    f"expected a keyword of 1..32 characters, got {word!r}",
+                    key=f"optout.{name}[{j}]",
+                )
+
+
+def _covers(outer: list[str], inner: list[str]) -> bool:
+    """True when every destination ``inner`` serves is served by ``outer`` too."""
+    if not outer:
+        return True
+    if not inner:
+        return False
+    return all(any(p.startswith(q) for q in outer) for p in inner)
+
+
+def _check_routes(links: list[CarrierLinkConfig]) -> None:
+    """A link with no route of its own is an error.
+
+    Links are tried in ``priority`` order and a link that is down or throttled is skipped
+    for the next one, so a link whose prefixes a *higher-priority* link also serves is its
+    failover: that is a route.  But between two links of the *same* priority only the order
+    of the file decides; a link that an earlier link of its priority fully covers would be
+    used only by accident of that order.  It has no route: give it another priority (a
+    failover) or other prefixes.
+    """
+    for i, link in enumerate(links):
+        for j in range(i):
+            earlier = links[j]
+            if earlier.priority == link.priority and _covers(earlier.prefixes, link.prefixes):
+                served = ", ".join(earlier.prefixes) if earlier.prefixes else "every destination"
+                raise ConfigError(
+                    f"no route: link {earlier.name!r} (carriers[{j}], same priority "
+                    f"{link.priority}) already serves {served}; give this link another "
+                    "priority to make it a failover, or other prefixes",
+                    key=f"carriers[{i}].prefixes",
                 )

@@ -11,14 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from engine.config import GatewayConfig
+from engine.config import ConfigError, GatewayConfig, load_config, parse_listen
 
-__all__ = ["banner", "run", "serve"]
+__all__ = ["CONFIG_ENV", "banner", "load_file", "preflight", "run", "serve"]
+
+CONFIG_ENV = "SMPP_ENGINE_CONFIG"
+"""The environment variable naming the configuration file when ``--config`` is not given."""
 
 log = logging.getLogger("engine.daemon")
 
@@ -84,6 +91,10 @@ async def serve(
     except BaseException:
         await gw.stop()
         raise
+    if gw.demo is not None:
+        from engine.logs import redact
+
+        redact(gw.demo.auth_token)  # shown once in the banner (stdout), never in a log
     say(banner(gw))
     sys.stdout.flush()
     try:
@@ -95,11 +106,73 @@ async def serve(
     return 0
 
 
+def load_file(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read and check a TOML configuration file (ConfigError naming the key)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return load_config(data, env=os.environ if env is None else env, source=str(path))
+
+
+def preflight(config: GatewayConfig, env: Mapping[str, str] | None = None) -> None:
+    """What can only be checked on this machine, before anything starts: every link's
+    password variable is set, the API port is free, and no number in the data directory
+    names a link the configuration does not have.  ConfigError naming the key."""
+    from engine.config import check
+
+    check(config, env=os.environ if env is None else env)
+    host, port = parse_listen(config.api.listen)
+    if port != 0:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}", key="api.listen"
+                ) from None
+    if config.carriers:
+        _check_number_links(config)
+
+
+def _check_number_links(config: GatewayConfig) -> None:
+    """A number whose ``link`` names no configured link has no route."""
+    from engine.aio.app import DIRECTORY_DB
+
+    path = Path(config.data_dir) / DIRECTORY_DB
+    if not path.exists():
+        return
+    names = {link.name for link in config.carriers}
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            rows = conn.execute(
+                "SELECT phone_number, link FROM numbers WHERE link IS NOT NULL AND link != ''"
+            ).fetchall()
+    except sqlite3.Error:
+        return  # an older directory without per-number links: nothing to check
+    for phone, link in rows:
+        if link not in names:
+            raise ConfigError(
+                f"no route: number {phone} in {path} uses link {link!r}, which is not "
+                f"configured (links: {', '.join(sorted(names))})",
+                key="carriers",
+            )
+
+
 def run(config: GatewayConfig) -> int:
-    """Run :func:`serve` on a fresh event loop (uvloop when installed)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Check the configuration on this machine (:func:`preflight`; exit 2 naming the key),
+    then run :func:`serve` on a fresh event loop (uvloop when installed)."""
+    from engine.logs import redact, setup_logging
+
+    setup_logging(config.log.format, config.log.level)
+    try:
+        preflight(config)
+    except ConfigError as exc:
+        print(f"smpp-engine serve: configuration error: {exc}", file=sys.stderr)
+        return 2
+    redact(*(os.environ.get(link.password_env or "") for link in config.carriers))
     with contextlib.suppress(ImportError):
         import uvloop
 

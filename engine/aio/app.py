@@ -108,6 +108,7 @@ class Gateway:
         self._workers: list[subprocess.Popen[bytes]] = []
         self.api_url = ""
         self.port = 0
+        self._stats_writer: Any = None
         self._stopped = False
 
     async def __aenter__(self) -> Gateway:
@@ -187,6 +188,11 @@ class Gateway:
         shown_host = f"[{host}]" if ":" in host else host
         self.api_url = f"http://{shown_host}:{self.port}"
         if cfg.api.workers > 1:
+            from engine.aio.metrics import StatsFileWriter
+
+            # Workers serve /metrics and /ready from this process's figures (see metrics).
+            self._stats_writer = StatsFileWriter(self, self.data_dir)
+            self._stats_writer.start()
             self._start_workers()
         else:
             await self._start_api()
@@ -239,6 +245,7 @@ class Gateway:
         return [link], {SIM_LINK: password}
 
     async def _start_api(self) -> None:
+        from engine.aio.metrics import LiveSource
         from engine.aio.rest import make_rest_app
 
         assert self._sock is not None
@@ -247,6 +254,7 @@ class Gateway:
             directory=self.directory,
             hooks=self.dispatcher,
             client_max_size=self.config.api.max_body,
+            metrics=LiveSource(self, self.data_dir / MESSAGES_DB),
         )
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -307,6 +315,8 @@ class Gateway:
             from engine.aio.rest import set_draining
 
             set_draining(self.app, True)
+        if self._stats_writer is not None:
+            await self._stats_writer.stop()
         for proc in self._workers:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)

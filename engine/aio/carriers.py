@@ -39,6 +39,7 @@ class CarrierLink:
     paused_until: float = 0.0
     throttles: int = 0
     reserved: int = 0
+    bind: int = 0  # which of the link's binds (CarrierLinkConfig.binds) this client is
 
     def serves(self, destination: str) -> bool:
         """True when this link may carry a message to ``destination``."""
@@ -59,11 +60,14 @@ class CarrierLinks:
     """Every configured link, started and stopped together."""
 
     def __init__(self, links: Sequence[CarrierLink]) -> None:
-        names = [link.name for link in links]
+        names = [(link.name, link.bind) for link in links]
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate link names in {names}", key="carriers")
         self._links = sorted(links, key=lambda link: link.priority)
-        self._by_name = {link.name: link for link in self._links}
+        # A link with several binds is several CarrierLink entries under one name.
+        self._by_name: dict[str, list[CarrierLink]] = {}
+        for link in self._links:
+            self._by_name.setdefault(link.name, []).append(link)
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -95,24 +99,27 @@ class CarrierLinks:
             async def deliver(pdu: Any, _name: str = name) -> int | None:
                 return await on_deliver(_name, pdu)
 
-            client = EsmeClient(
-                cfg.host,
-                cfg.port,
-                system_id=cfg.system_id,
-                password=password,
-                bind_type=cfg.bind_type,
-                window=cfg.window,
-                max_rate=cfg.max_rate,
-                ssl=_ssl.create_default_context() if cfg.tls else None,
-                response_timeout=cfg.response_timeout,
-                enquire_link_interval=cfg.enquire_link_interval,
-                on_deliver=deliver,
-                # The dispatcher's scheduler owns the back-off: a throttled submit comes
-                # back at once and the link pauses there (engine.scheduler.Pacer).
-                throttle="caller",
-                **client_options,
-            )
-            links.append(CarrierLink(name, client, tuple(cfg.prefixes), cfg.priority))
+            for bind in range(cfg.binds):
+                client = EsmeClient(
+                    cfg.host,
+                    cfg.port,
+                    system_id=cfg.system_id,
+                    password=password,
+                    bind_type=cfg.bind_type,
+                    window=cfg.window,
+                    max_rate=cfg.max_rate,
+                    ssl=_ssl.create_default_context() if cfg.tls else None,
+                    response_timeout=cfg.response_timeout,
+                    enquire_link_interval=cfg.enquire_link_interval,
+                    on_deliver=deliver,
+                    # The dispatcher's scheduler owns the back-off: a throttled submit comes
+                    # back at once and the link pauses there (engine.scheduler.Pacer).
+                    throttle="caller",
+                    **client_options,
+                )
+                links.append(
+                    CarrierLink(name, client, tuple(cfg.prefixes), cfg.priority, bind=bind)
+                )
         return cls(links)
 
     def __iter__(self) -> Iterator[CarrierLink]:
@@ -122,8 +129,18 @@ class CarrierLinks:
         return len(self._links)
 
     def get(self, name: str) -> CarrierLink | None:
-        """The link called ``name``, or None."""
-        return self._by_name.get(name)
+        """The link called ``name`` (its first bind), or None."""
+        binds = self._by_name.get(name)
+        return binds[0] if binds else None
+
+    def binds_of(self, name: str) -> list[CarrierLink]:
+        """Every bind of the link called ``name`` (empty when there is none)."""
+        return list(self._by_name.get(name, ()))
+
+    @property
+    def names(self) -> list[str]:
+        """The link names, in priority order."""
+        return list(self._by_name)
 
     async def start(self, *, wait: bool = False) -> None:
         """Start every link.  With ``wait`` return only once each is bound; without it a
@@ -165,9 +182,10 @@ class CarrierLinks:
         """The link to use for ``destination`` now (the sender's own link when it names one),
         or None when every link that may carry it is down, paused or full."""
         if preferred is not None:
-            link = self._by_name.get(preferred)
-            if link is not None:
-                return link if link.capacity(now) > 0 else None
+            binds = self._by_name.get(preferred)
+            if binds:
+                best = max(binds, key=lambda link: link.capacity(now))
+                return best if best.capacity(now) > 0 else None
         for link in self._links:
             if link.serves(destination) and link.capacity(now) > 0:
                 return link

@@ -63,11 +63,14 @@ async def _serve(ns: argparse.Namespace) -> int:
     sock.setblocking(False)
     store = await SqliteStore.open(data_dir / MESSAGES_DB, synchronous=ns.synchronous)
     directory = Directory(data_dir / DIRECTORY_DB)
+    from engine.aio.metrics import FileSource
+
     app = make_rest_app(
         store=store,
         directory=directory,
         hooks=WorkerHooks(directory, ns.validity),
         client_max_size=ns.max_body,
+        metrics=FileSource(data_dir, data_dir / MESSAGES_DB),
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -15,7 +15,7 @@ from typing import Final
 
 __all__ = ["COMMANDS", "build_parser"]
 
-COMMANDS: Final = ("serve", "accounts", "numbers", "demo", "version")
+COMMANDS: Final = ("serve", "config", "send", "accounts", "numbers", "messages", "demo", "version")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,6 @@
-"""``smpp-engine accounts create``: a new account, its SID and auth token printed once."""
+"""``smpp-engine accounts create``: a new account, its SID and auth token printed once;
+``accounts list``: the accounts (never their tokens), from the daemon's REST API with
+``--api`` or else from the data directory's directory file."""
 
 from __future__ import annotations
 
@@ -19,6 +21,11 @@ def register(sub: Any) -> None:
     create.add_argument("--friendly-name", default="")
     create.add_argument("--json", action="store_true", help="print JSON for scripts")
     create.set_defaults(run=run_create)
+    ls = acc.add_parser("list", help="list the accounts (SID, name, status; never tokens)")
+    from engine.cli._daemon import add_options
+
+    add_options(ls)
+    ls.set_defaults(run=run_list)
 
 
 def run_create(ns: argparse.Namespace) -> int:
@@ -46,4 +53,45 @@ def run_create(ns: argparse.Namespace) -> int:
     else:
         print(f"Account SID: {account.sid}")
         print(f"Auth token:  {account.auth_token}")
+    return 0
+
+
+def run_list(ns: argparse.Namespace) -> int:
+    """The accounts: through the API (those the credentials may see) with ``--api``,
+    else every account in the data directory's file."""
+    from engine.aio.app import DIRECTORY_DB
+    from engine.cli._daemon import CliError, api_error, emit, readonly, target
+
+    items: list[dict[str, Any]]
+    if ns.api is not None:
+        from twilio.base.exceptions import TwilioException
+
+        try:
+            accounts = target(ns).client().api.v2010.accounts.list()
+        except TwilioException as exc:
+            raise api_error(exc) from None
+        items = [
+            {
+                "sid": a.sid,
+                "friendly_name": a.friendly_name,
+                "status": a.status,
+                "owner_account_sid": a.owner_account_sid,
+            }
+            for a in accounts
+        ]
+    else:
+        path = Path(ns.data_dir) / DIRECTORY_DB
+        if not path.exists():
+            raise CliError(f"no directory at {path} (has 'smpp-engine serve' run there?)")
+        with readonly(path) as conn:
+            rows = conn.execute(
+                "SELECT sid, friendly_name, status, owner_account_sid FROM accounts"
+                " ORDER BY date_created"
+            ).fetchall()
+        items = [
+            {"sid": r[0], "friendly_name": r[1], "status": r[2], "owner_account_sid": r[3]}
+            for r in rows
+        ]
+    human = "\n".join(f"{a['sid']}  {a['status']:<9} {a['friendly_name']}" for a in items)
+    emit(ns, items, human or "no accounts")
     return 0

@@ -75,6 +75,10 @@ class _NoHooks:
         return None
 
 
+# Answered while draining too: liveness, readiness (it says 503 itself) and metrics.
+_ALWAYS = frozenset({"/health", "/ready", "/metrics"})
+
+
 def set_draining(app: web.Application, draining: bool = True) -> None:
     """From now on answer every API request 503 (20503); ``/health`` still answers."""
     app[_STATE].draining = draining
@@ -470,7 +474,7 @@ def _middleware(app_draining: Callable[[], bool]) -> Any:
     async def errors(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if app_draining() and request.path != "/health":
+        if app_draining() and request.path not in _ALWAYS:
             return _error(ApiError(20503, "Service is shutting down; try again", status=503))
         try:
             return await handler(request)
@@ -510,8 +514,10 @@ def make_rest_app(
     directory: Any,
     hooks: RestHooks | None = None,
     client_max_size: int = 64 * 1024,
+    metrics: Any = None,
 ) -> web.Application:
-    """The REST application (see the module docstring)."""
+    """The REST application (see the module docstring); with ``metrics`` (an
+    :class:`engine.aio.metrics.MetricsSource`) also ``/metrics`` and ``/ready``."""
     api = Api(store, directory, hooks if hooks is not None else _NoHooks())
     app = web.Application(client_max_size=client_max_size)
     state = app[_STATE] = _State()
@@ -538,5 +544,9 @@ def make_rest_app(
     from engine.aio.rest.numbers import add_number_routes
 
     add_number_routes(app, api)  # AvailablePhoneNumbers, IncomingPhoneNumbers (§4)
+    if metrics is not None:
+        from engine.aio.metrics import mount
+
+        mount(app, metrics)
     app[API_KEY] = api
     return app
