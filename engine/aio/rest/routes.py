@@ -444,5 +444,8 @@ def make_rest_app(
     r.add_get(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.fetch_message)
     r.add_post(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.update_message)
     r.add_delete(f"{V}/Accounts/{_AC}/Messages/{sid}.json", api.delete_message)
+    from engine.aio.rest.monitor import add_monitor_routes
+
+    add_monitor_routes(app, api)  # /v1/Alerts (Twilio's Monitor API)
     app[API_KEY] = api
     return app
