@@ -145,8 +145,17 @@ def _geo_of_unknown(number: str) -> Geo:
 
     try:
         facts = describe(number)
-    except Exception:  # not a phone number (an alphanumeric sender): nothing known
-        return Geo()
+    except Exception:
+        # Not a valid number of its plan (a test range, an alphanumeric sender): at most
+        # its country, from the country code.
+        import phonenumbers
+
+        try:
+            parsed = phonenumbers.parse(number, None)
+        except phonenumbers.NumberParseException:
+            return Geo()
+        country = phonenumbers.region_code_for_country_code(parsed.country_code)
+        return Geo(country=country if country != "ZZ" else "")
     return Geo(
         city=(facts.locality or "").upper(),
         state=facts.region or "",
