@@ -8,7 +8,7 @@ sender's subscription to the number it was sent to:
 - ``START``, ``YES``, ``UNSTOP``: opted back in;
 - ``HELP``, ``INFO``: no change; the number's help text is sent back.
 
-"STOP PLEASE" is not a keyword.  The message still reaches the number's webhook, as on
+"STOP PLEASE" is not a keyword, nor is a body with non-ASCII letters.  The message still reaches the number's webhook, as on
 Twilio.  The confirmation replies are Twilio's default texts unless the number has its own
 (:class:`KeywordReplies`).  This module is pure.
 """
@@ -85,7 +85,8 @@ class KeywordReplies(msgspec.Struct, frozen=True, kw_only=True):
 
 def classify(body: str) -> KeywordAction | None:
     """The keyword ``body`` is (trimmed, any case, whole body only), or None."""
-    if len(body) > _LONGEST:
+    if len(body) > _LONGEST or not body.isascii():
+        # ASCII only: str.upper() maps some letters to several ("ﬆop" -> "STOP").
         return None
     word = body.strip().upper()
     if word in OPT_OUT_KEYWORDS:
