@@ -50,9 +50,9 @@ def test_long_or_non_ascii_body_is_never_a_keyword() -> None:
 
 
 def test_keyword_sets_are_twilios() -> None:
-    assert OPT_OUT_KEYWORDS == {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
-    assert OPT_IN_KEYWORDS == {"START", "YES", "UNSTOP"}
-    assert HELP_KEYWORDS == {"HELP", "INFO"}
+    assert {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"} == OPT_OUT_KEYWORDS
+    assert {"START", "YES", "UNSTOP"} == OPT_IN_KEYWORDS
+    assert {"HELP", "INFO"} == HELP_KEYWORDS
 
 
 def test_default_replies() -> None:

@@ -28,9 +28,9 @@ from typing import Any, Final
 import msgspec
 from aiohttp import web
 
+from engine._core import DeliverSm
 from engine.errors import EngineError
 from engine.numbers import to_smpp
-from engine._core import DeliverSm
 from engine.text import plan_segments, udh_concat
 
 __all__ = ["MAX_TEXT", "SimControl", "build_mo_pdus", "make_sim_control_app", "start_sim_control"]

@@ -8,8 +8,8 @@ sender's subscription to the number it was sent to:
 - ``START``, ``YES``, ``UNSTOP``: opted back in;
 - ``HELP``, ``INFO``: no change; the number's help text is sent back.
 
-"STOP PLEASE" is not a keyword, nor is a body with non-ASCII letters.  The message still reaches the number's webhook, as on
-Twilio.  The confirmation replies are Twilio's default texts unless the number has its own
+"STOP PLEASE" is not a keyword, nor is a body with non-ASCII letters.  The message still
+reaches the number's webhook, as on Twilio.  The confirmation replies are Twilio's default texts unless the number has its own
 (:class:`KeywordReplies`).  This module is pure.
 """
 
