@@ -9,8 +9,8 @@ sender's subscription to the number it was sent to:
 - ``HELP``, ``INFO``: no change; the number's help text is sent back.
 
 "STOP PLEASE" is not a keyword, nor is a body with non-ASCII letters.  The message still
-reaches the number's webhook, as on Twilio.  The confirmation replies are Twilio's default texts unless the number has its own
-(:class:`KeywordReplies`).  This module is pure.
+reaches the number's webhook, as on Twilio.  The confirmation replies are Twilio's default
+texts unless the number has its own (:class:`KeywordReplies`).  This module is pure.
 """
 
 from __future__ import annotations
