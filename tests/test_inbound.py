@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -242,6 +244,18 @@ async def test_failure_without_fallback_is_recorded_only(tmp_path: Path) -> None
         assert codes(await alerts(gw)) == [11200]
         assert replies(gw) == []
         assert [h.path for h in app.hits] == ["/500"]
+        # The operator's view: smpp-engine alerts list.
+        data_dir = str(gw.data_dir)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "engine", "alerts", "list", "--data-dir", data_dir, "--json",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0
+        [line] = out.decode().splitlines()
+        listed = json.loads(line)
+        assert listed["error_code"] == 11200 and listed["url"] == app.url("/500")
+        assert listed["response_status"] == 500 and listed["account_sid"] == gw.demo.account_sid
 
 
 async def test_redirect_loop_is_detected_and_falls_back(tmp_path: Path) -> None:
