@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_gateway import children_of, cpu_by_thread, cpu_total  # noqa: E402
+from bench.bench_gateway import children_of, cpu_by_thread, cpu_total
 
 NUMBERS = 50
 SYSTEM_ID = "bench"
@@ -110,6 +110,13 @@ cfg = GatewayConfig(
     webhooks=WebhookConfig(max_pending=1_000_000, max_pending_per_host=1_000_000,
                            per_host_concurrency=int(per_host)),
 )
+import os
+if os.environ.get("BENCH_PROFILE"):  # cProfile of the daemon, written at its exit
+    import cProfile, pstats
+    prof = cProfile.Profile()
+    code = prof.runcall(run, cfg)
+    pstats.Stats(prof).dump_stats(os.environ["BENCH_PROFILE"])
+    sys.exit(code)
 sys.exit(run(cfg))
 """
 
@@ -210,7 +217,7 @@ async def main(args: argparse.Namespace) -> None:
             procs.append(webhook)
             _wait_line(webhook, "listening", "the webhook app")
             data_dir = Path(tmp) / "data"
-            sid, token, numbers = prepare(data_dir, f"http://127.0.0.1:{app_port}/sms")
+            _sid, token, numbers = prepare(data_dir, f"http://127.0.0.1:{app_port}/sms")
             # The app checks signatures with the account's token: restart it with it.
             webhook.send_signal(signal.SIGTERM)
             webhook.wait(10)
@@ -304,8 +311,9 @@ async def main(args: argparse.Namespace) -> None:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)
                     try:
-                        proc.wait(30)
+                        proc.wait(60)
                     except subprocess.TimeoutExpired:
+                        print(f"pid {proc.pid} did not stop in 60 s: killed", file=sys.stderr)
                         proc.kill()
             await server.close()
 

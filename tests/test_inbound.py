@@ -561,3 +561,43 @@ def test_config_struct_is_used() -> None:
     cfg = WebhookConfig()
     assert msgspec.structs.asdict(cfg)["total_timeout"] == 15.0
     assert cfg.connect_timeout == 5.0
+
+
+# the carrier link's deliveries ---------------------------------------------------------
+
+
+async def test_deliveries_of_one_bind_are_handled_together_in_order() -> None:
+    """A bind's deliver_sm are handed to on_deliver without waiting for the previous one's
+    answer (so the store can commit them in one group), in arrival order, and answered."""
+    from engine import EsmeClient
+    from engine.session import SessionConfig
+    from engine.sim import SimCarrier
+
+    gate = asyncio.Event()
+    started: list[bytes] = []
+
+    async def on_deliver(pdu: Any) -> int:
+        started.append(bytes(pdu.short_message))
+        await gate.wait()
+        return 0
+
+    async with (
+        SimCarrier(
+            credentials={"esme": "secret"},
+            receipt_delay=None,
+            session_config=SessionConfig(window=8),
+        ) as sim,
+        EsmeClient(
+            "127.0.0.1", sim.port, system_id="esme", password="secret", on_deliver=on_deliver
+        ),
+    ):
+        await eventually(lambda: bool(sim.connections("esme")), "the bind")
+        sends = [
+            asyncio.ensure_future(sim.inject("1", "2", f"m{i}", system_id="esme")) for i in range(5)
+        ]
+        await eventually(lambda: len(started) == 5, "all five handed over before any answer")
+        assert not any(s.done() for s in sends)
+        assert started == [f"m{i}".encode() for i in range(5)]
+        gate.set()
+        responses = await asyncio.wait_for(asyncio.gather(*sends), 30)
+        assert [int(r[0].command_status) for r in responses] == [0] * 5

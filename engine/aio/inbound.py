@@ -138,9 +138,18 @@ class _Failure(Exception):
         self.url = url
 
 
-@functools.lru_cache(maxsize=65536)
 def _geo_of_unknown(number: str) -> Geo:
-    """Where the numbering plan places a number that is not ours (country, state, city)."""
+    """Where the numbering plan places a number that is not ours (country, state, city).
+
+    North American numbers are placed by NPA-NXX (the geocoder's own granularity there),
+    so the answer is cached per 6-digit prefix: senders rarely repeat, prefixes do."""
+    if len(number) == 12 and number.startswith("+1") and number[1:].isdigit():
+        return _geo_cached(number[:8] + "0000")
+    return _geo_cached(number)
+
+
+@functools.lru_cache(maxsize=65536)
+def _geo_cached(number: str) -> Geo:
     from engine.numbers import describe
 
     try:
