@@ -371,8 +371,9 @@ class InboundHandler:
     def _params(
         self, record: MessageRecord, number: Any, action: KeywordAction | None
     ) -> dict[str, str]:
-        sender = self.directory.get_number(record.from_)
-        from_geo = _geo_of_number(sender) if sender is not None else _geo_of_unknown(record.from_)
+        # The sender is placed by the numbering plan (as Twilio does for any phone), not
+        # looked up in the directory: senders rarely repeat, and a miss costs a query.
+        from_geo = _geo_of_unknown(record.from_)
         return inbound_webhook_params(
             message_sid=record.sid,
             account_sid=record.account_sid,
