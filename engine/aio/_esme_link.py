@@ -476,6 +476,7 @@ class Link:
             while inbound or started:
                 while inbound and len(started) < pipeline:
                     pdu = inbound.popleft()
+                    answer: Any
                     try:
                         answer = cb(pdu)
                         if inspect.isawaitable(answer):

@@ -163,7 +163,7 @@ def _geo_cached(number: str) -> Geo:
             parsed = phonenumbers.parse(number, None)
         except phonenumbers.NumberParseException:
             return Geo()
-        country = phonenumbers.region_code_for_country_code(parsed.country_code)
+        country = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
         return Geo(country=country if country != "ZZ" else "")
     return Geo(
         city=(facts.locality or "").upper(),
