@@ -490,7 +490,8 @@ async def test_stop_blocks_twiml_replies_with_21610(tmp_path: Path) -> None:
         await mo(gw, "UNSUBSCRIBE")
         await app.wait_for("/sms")
         assert codes(await alerts(gw)) == [21610]
-        assert replies(gw) == [DEFAULT_OPT_OUT_REPLY]
+        await eventually(lambda: replies(gw) == [DEFAULT_OPT_OUT_REPLY], "the STOP reply")
+        assert replies(gw) == [DEFAULT_OPT_OUT_REPLY]  # and not the application's
 
 
 async def test_keywords_only_as_the_whole_body(tmp_path: Path) -> None:
