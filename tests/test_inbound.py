@@ -602,3 +602,19 @@ async def test_deliveries_of_one_bind_are_handled_together_in_order() -> None:
         gate.set()
         responses = await asyncio.wait_for(asyncio.gather(*sends), 30)
         assert [int(r[0].command_status) for r in responses] == [0] * 5
+
+
+async def test_reply_loop_protection_14107(tmp_path: Path) -> None:
+    async with inbound_gateway(tmp_path) as (gw, app):
+        configure(gw, sms_url=app.url("/sms"))
+        gw.inbound.reply_limit = 3
+        for i in range(5):
+            await mo(gw, f"ping {i}")
+        await app.wait_for("/sms", 5)
+        found = await alerts(gw)
+        assert codes(found) == [14107, 14107]
+        await eventually(lambda: len(replies(gw)) == 3, "three replies")
+        assert (
+            sorted(replies(gw)) == [f"echo: ping {i}" for i in range(3)]
+            or len(set(replies(gw))) == 3
+        )

@@ -28,6 +28,10 @@ byte the one it already gave is a loop (the same document would redirect the sam
 again), so "<Redirect>/same</Redirect>" stops after two fetches, while an application
 whose answers change (a counter, a state machine) may redirect to itself up to the bound.
 
+Loop protection: more than ``reply_limit`` (20) replies from one number to one recipient
+within ``reply_window`` (60 s) are dropped with alert 14107, so two applications that
+answer each other cannot loop for ever.
+
 Alerts are written to the directory by a background writer in batches (never on the
 event loop: a SQLite commit waits for the disk), bounded, with a count of what was
 dropped.  Inbound messages for a number no account owns are stored under
@@ -204,6 +208,8 @@ class InboundHandler:
         max_alerts_pending: int = 10_000,
         expire: Callable[[], Awaitable[Any]] | None = None,
         expire_interval: float = 1.0,
+        reply_limit: int = 20,
+        reply_window: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if max_pending < 1 or max_documents < 1 or max_replies < 0:
@@ -218,6 +224,10 @@ class InboundHandler:
         self.expire = expire
         self.expire_interval = expire_interval
         self.clock = clock
+        self.reply_limit = reply_limit
+        self.reply_window = reply_window
+        # (from, to) -> (start of its window, replies in it): loop protection (14107)
+        self._pairs: dict[tuple[str, str], tuple[float, int]] = {}
         self.stats = InboundStats()
         self._sessions: set[asyncio.Task[None]] = set()
         self._tokens: dict[str, tuple[float, str | None]] = {}
@@ -553,6 +563,17 @@ class InboundHandler:
         if check_opt_out and self.directory.is_opted_out(from_, to):
             self._refuse(record, account, 21610, f"{to} has opted out of messages from {from_}")
             return
+        if check_opt_out and not self._within_reply_limit(from_, to):
+            # Two applications answering each other for ever (Twilio 14107); keyword
+            # confirmations (check_opt_out False) are not counted, as on Twilio.
+            self._refuse(
+                record,
+                account,
+                14107,
+                f"more than {self.reply_limit} replies from {from_} to {to} within "
+                f"{self.reply_window:g} s; reply dropped",
+            )
+            return
         try:
             reply = await self.store.accept(
                 NewMessage(
@@ -571,6 +592,19 @@ class InboundHandler:
         self.stats.replies += 1
         if self.hooks is not None:
             self.hooks.accepted(reply)
+
+    def _within_reply_limit(self, from_: str, to: str) -> bool:
+        now = time.monotonic()
+        key = (from_, to)
+        start, count = self._pairs.get(key, (now, 0))
+        if now - start >= self.reply_window:
+            start, count = now, 0
+        if count >= self.reply_limit:
+            return False
+        if len(self._pairs) >= 100_000:
+            self._pairs = {k: v for k, v in self._pairs.items() if now - v[0] < self.reply_window}
+        self._pairs[key] = (start, count + 1)
+        return True
 
     def _refuse(self, record: MessageRecord, account: str, code: int, text: str) -> None:
         self.stats.replies_refused += 1
