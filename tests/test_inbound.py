@@ -614,7 +614,6 @@ async def test_reply_loop_protection_14107(tmp_path: Path) -> None:
         found = await alerts(gw)
         assert codes(found) == [14107, 14107]
         await eventually(lambda: len(replies(gw)) == 3, "three replies")
-        assert (
-            sorted(replies(gw)) == [f"echo: ping {i}" for i in range(3)]
-            or len(set(replies(gw))) == 3
-        )
+        # Sessions run side by side: any three of the five get their reply.
+        sent = replies(gw)
+        assert len(set(sent)) == 3 and set(sent) <= {f"echo: ping {i}" for i in range(5)}
