@@ -66,6 +66,13 @@ def banner(gw: Any) -> str:
             f'  msg = client.messages.create(to="+15557654321", from_="{long_code}", body="hi")',
             "  print(client.messages(msg.sid).fetch().status)",
         ]
+        if gw.sim is not None:
+            lines += [
+                "",
+                "Text a demo number as a phone would (through the simulated carrier):",
+                f"  smpp-engine sim mo --data-dir {gw.data_dir} --from +15557654321 \\",
+                f"    --to {long_code} 'Hello gateway'",
+            ]
     lines += ["", "Stop with Ctrl-C (SIGINT) or SIGTERM."]
     return "\n".join(lines)
 

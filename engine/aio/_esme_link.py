@@ -87,6 +87,16 @@ log = logging.getLogger("engine.aio.client")
 
 _ROK = int(CommandStatus.ESME_ROK)
 _RX_T_APPN = int(CommandStatus.ESME_RX_T_APPN)
+_DELIVER_PIPELINE = 64  # deliveries of one connection handed to on_deliver at once
+_FAILED = object()  # on_deliver raised
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned handler's outcome (no "exception never retrieved")."""
+    if not future.cancelled():
+        future.exception()
+
+
 _RSYSERR = int(CommandStatus.ESME_RSYSERR)
 _MAX_STATUS = 0xFFFFFFFF  # command_status is a 4-octet integer (SMPP 3.4 §3.2)
 _BIND_IDS = frozenset(
@@ -449,36 +459,65 @@ class Link:
             proto.worker.add_done_callback(workers.discard)
 
     async def _deliver_worker(self, proto: EsmeProtocol) -> None:
-        # One worker per connection: responses go back in arrival order.
+        # One worker per connection.  Up to _DELIVER_PIPELINE deliveries are handed to
+        # on_deliver at once, in arrival order (each handler runs up to its first await in
+        # that order), so that a handler waiting for a durable write (the gateway's store
+        # commits in groups) costs one commit per batch, not one per deliver_sm; the
+        # responses still go back in arrival order.
         cb = self.settings.on_deliver
         assert cb is not None
         inbound = proto.inbound  # per connection: a new one after a rebind starts afresh
         low = max(1, self.settings.max_inbound_queue // 2)
-        while inbound:
-            pdu = inbound.popleft()
-            status: int
-            try:
-                answer = cb(pdu)
-                if inspect.isawaitable(answer):
-                    answer = await answer
-            except Exception:
-                # The carrier keeps the message and retries on a temporary error (§5.1.3).
-                log.exception("%s: on_deliver raised; answering ESME_RX_T_APPN", self.name)
-                status = _RX_T_APPN
-            else:
-                status = self._deliver_status(answer)
-            if proto.closed:
-                # The response cannot reach the carrier; it will deliver again (its outcome
-                # for it is "no response").  Drop what else was read on that connection.
-                inbound.clear()
-                return
-            try:
-                proto.session.send_response(pdu.make_response(command_status=status))
-            except Exception as exc:  # SessionError, EncodeError: this answer only
-                log.warning("%s: deliver response not sent: %s", self.name, exc)
-            proto.schedule_flush()
-            if len(inbound) <= low:
-                proto.resume_reading()
+        # At most max_inbound_queue in the handlers too: a handler that hangs still stops
+        # the reading once that many more wait.
+        pipeline = min(_DELIVER_PIPELINE, self.settings.max_inbound_queue)
+        started: collections.deque[tuple[Any, Any]] = collections.deque()
+        try:
+            while inbound or started:
+                while inbound and len(started) < pipeline:
+                    pdu = inbound.popleft()
+                    answer: Any
+                    try:
+                        answer = cb(pdu)
+                        if inspect.isawaitable(answer):
+                            answer = asyncio.ensure_future(answer)
+                    except Exception:
+                        log.exception("%s: on_deliver raised; answering ESME_RX_T_APPN", self.name)
+                        answer = _FAILED
+                    started.append((pdu, answer))
+                pdu, answer = started.popleft()
+                if isinstance(answer, asyncio.Future):
+                    try:
+                        answer = await answer
+                    except Exception:
+                        # The carrier keeps the message and retries on a temporary error
+                        # (§5.1.3).
+                        log.exception("%s: on_deliver raised; answering ESME_RX_T_APPN", self.name)
+                        answer = _FAILED
+                status = _RX_T_APPN if answer is _FAILED else self._deliver_status(answer)
+                if proto.closed:
+                    # The response cannot reach the carrier; it will deliver again (its
+                    # outcome for it is "no response").  Drop what else was read on that
+                    # connection; handlers already running finish on their own.
+                    inbound.clear()
+                    for _, running in started:
+                        if isinstance(running, asyncio.Future):
+                            running.add_done_callback(_consume)
+                    started.clear()
+                    return
+                try:
+                    proto.session.send_response(pdu.make_response(command_status=status))
+                except Exception as exc:  # SessionError, EncodeError: this answer only
+                    log.warning("%s: deliver response not sent: %s", self.name, exc)
+                proto.schedule_flush()
+                if len(inbound) <= low:
+                    proto.resume_reading()
+        finally:
+            for _, answer in started:
+                if isinstance(answer, asyncio.Future):
+                    if not answer.done():
+                        answer.cancel()  # the client is closing: its worker was cancelled
+                    answer.add_done_callback(_consume)
 
     def _deliver_status(self, answer: object) -> int:
         """The command_status to answer a deliver_sm with, from what on_deliver returned:

@@ -72,6 +72,11 @@ class RunInfo:
     api_url: str
     sim_port: int | None
     sim_system_id: str | None
+    control_url: str | None = None
+    control_token: str | None = None
+
+    def __repr__(self) -> str:  # never the token
+        return f"RunInfo(pid={self.pid}, api_url={self.api_url!r}, sim_port={self.sim_port})"
 
 
 def read_run_info(data_dir: str | os.PathLike[str]) -> RunInfo | None:
@@ -84,6 +89,8 @@ def read_run_info(data_dir: str | os.PathLike[str]) -> RunInfo | None:
             api_url=str(raw["api_url"]),
             sim_port=raw.get("sim_port"),
             sim_system_id=raw.get("sim_system_id"),
+            control_url=raw.get("control_url"),
+            control_token=raw.get("control_token"),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -101,6 +108,8 @@ class Gateway:
         self.links: CarrierLinks | None = None
         self.dispatcher: Dispatcher | None = None
         self.webhooks: Any = None
+        self.inbound: Any = None
+        self._control: Any = None
         self.demo: DemoAccount | None = None
         self.app: web.Application | None = None
         self._runner: web.AppRunner | None = None
@@ -181,8 +190,25 @@ class Gateway:
             default_account_rate=pacing.default_account_rate,
             at_most_once=pacing.in_flight_policy == "at-most-once",
         )
+        from engine.aio.inbound import InboundHandler
+
+        self.inbound = InboundHandler(
+            store=self.store,
+            directory=self.directory,
+            webhooks=self.webhooks,
+            hooks=self.dispatcher,
+            max_pending=hooks.max_pending,
+            expire=self.dispatcher.expire_inbound,
+        )
+        self.dispatcher.on_inbound = self.inbound.received
+        self.dispatcher.on_incomplete = self.inbound.incomplete
+        await self.inbound.start()
         await self.links.start(wait=False)
         await self.dispatcher.start()
+        if self.sim is not None:
+            from engine.aio.sim_control import start_sim_control
+
+            self._control = await start_sim_control(self.sim)
         self._sock = _listen_socket(host, port)
         self.port = self._sock.getsockname()[1]
         shown_host = f"[{host}]" if ":" in host else host
@@ -291,8 +317,17 @@ class Gateway:
             "sim_port": self.sim.port if self.sim is not None else None,
             "sim_system_id": SIM_SYSTEM_ID if self.sim is not None else None,
         }
+        if self._control is not None:
+            # `smpp-engine sim mo` injects through this loopback endpoint; its token makes
+            # the file a secret: owner-only (0600) from the moment it exists.
+            info["control_url"] = self._control.url
+            info["control_token"] = self._control.token
         tmp = self.data_dir / (RUN_FILE + ".tmp")
-        tmp.write_text(json.dumps(info) + "\n")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(info) + "\n")
         tmp.replace(self.data_dir / RUN_FILE)
 
     def _on_alert(self, alert: Any) -> None:
@@ -322,8 +357,12 @@ class Gateway:
                 proc.send_signal(signal.SIGTERM)
         if self.dispatcher is not None:
             await self.dispatcher.stop(grace)
+        if self._control is not None:
+            await self._control.close()
         if self.links is not None:
             await self.links.close()
+        if self.inbound is not None:
+            await self.inbound.close(grace)
         for proc in self._workers:
             try:
                 await asyncio.wait_for(asyncio.to_thread(proc.wait), grace)

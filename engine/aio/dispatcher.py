@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -127,6 +128,9 @@ class Dispatcher:
         self.poll_interval = poll_interval
         self.on_inbound = on_inbound
         self.on_send = on_send  # (record, scheduler time) as each message leaves its queue
+        # Called (awaited when it returns an awaitable) with (record, number or None,
+        # missing part numbers) for a multipart inbound message given up on.
+        self.on_incomplete: Callable[[MessageRecord, Any, tuple[int, ...]], Any] | None = None
         self.stats = DispatcherStats()
         self.reassembler = Reassembler()
         self._last_seq = 0
@@ -590,8 +594,20 @@ class Dispatcher:
             self._callback(rec, done)
 
     async def _inbound(self, link_name: str, pdu: Any) -> None:
+        # Parts are keyed by addresses and reference, not by bind: the parts of one message
+        # may come over different binds of the carrier (engine.reassembly).
         now = asyncio.get_running_loop().time()
         message = self.reassembler.add(pdu, now)
+        await self.expire_inbound(now)
+        if message is not None:
+            await self._store_inbound(message, link_name)
+
+    async def expire_inbound(self, now: float | None = None) -> None:
+        """Store the multipart messages given up on (incomplete after the reassembler's
+        timeout) with the parts that came, and report them (``on_incomplete``): a part
+        answered to the carrier is never dropped silently."""
+        if now is None:
+            now = asyncio.get_running_loop().time()
         for lost in self.reassembler.expire(now):
             log.warning(
                 "inbound message from %s lost parts %s (reference %s)",
@@ -599,22 +615,50 @@ class Dispatcher:
                 lost.missing,
                 lost.reference,
             )
-        if message is None:
-            return  # more parts to come
+            await self._store_inbound(lost, None)
+
+    async def _store_inbound(self, message: Any, link_name: str | None) -> None:
+        from engine.aio.inbound import UNROUTED_ACCOUNT
+        from engine.store.rules import MAX_BODY
+
         first = message.pdus[0]
         from_ = from_smpp(first.source_addr_ton, first.source_addr_npi, message.source_addr)
         to = from_smpp(first.dest_addr_ton, first.dest_addr_npi, message.destination_addr)
         number = None
         if self.directory is not None:
             number = self.directory.get_number(to)
+            if number is None and to.isdigit() and len(to) >= 10:
+                # A carrier that sends TON unknown with a full international number.
+                number = self.directory.get_number("+" + to)
+                if number is not None:
+                    to = number.phone_number
         account = getattr(number, "account_sid", None) if number is not None else None
         if not account:
+            # Stored under a reserved account no credentials act as: nothing is lost, and
+            # no application is called.
             self.stats.inbound_unowned += 1
-            log.warning("inbound message for %s, which no account owns: not stored", to)
-            return
+            log.warning("inbound message for %s, which no account owns (kept unrouted)", to)
+            account, number = UNROUTED_ACCOUNT, None
+        # The store refuses a NUL and more than Twilio's 1600 characters; refusing the
+        # deliver_sm for that would make the carrier resend it for ever.
+        body = message.text.replace("\x00", "\ufffd")
+        if len(body) > MAX_BODY:
+            log.warning(
+                "inbound message from %s: %d characters kept of %d", from_, MAX_BODY, len(body)
+            )
+            body = body[:MAX_BODY]
         rec = await self.store.record_inbound(
-            account, from_, to, message.text, num_segments=message.num_parts, link=link_name
+            account, from_, to, body, num_segments=message.num_parts, link=link_name
         )
         self.stats.inbound += 1
-        if self.on_inbound is not None:
-            self.on_inbound(rec, number)
+        if not message.complete:
+            if self.on_incomplete is not None:
+                await _maybe_await(self.on_incomplete(rec, number, tuple(message.missing)))
+            return
+        if self.on_inbound is not None and number is not None:
+            await _maybe_await(self.on_inbound(rec, number))
+
+
+async def _maybe_await(value: Any) -> None:
+    if inspect.isawaitable(value):
+        await value

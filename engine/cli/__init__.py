@@ -15,11 +15,23 @@ from typing import Final
 
 __all__ = ["COMMANDS", "build_parser"]
 
-COMMANDS: Final = ("serve", "config", "send", "accounts", "numbers", "messages", "demo", "version")
+COMMANDS: Final = (
+    "serve",
+    "config",
+    "send",
+    "accounts",
+    "numbers",
+    "messages",
+    "alerts",
+    "sim_mo",
+    "demo",
+    "version",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole parser: every command of :data:`COMMANDS`, plus ``sim`` (its own)."""
+    """The whole parser: every command of :data:`COMMANDS` (``sim_mo`` adds ``sim mo``;
+    ``engine.__main__`` hands any other ``sim`` line to the carrier's own parser)."""
     parser = argparse.ArgumentParser(
         prog="smpp-engine",
         description="smpp-engine: an SMS gateway engine (SMPP 3.4 in both roles, "
@@ -28,7 +40,4 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"engine.cli.{name}").register(sub)
-    sub.add_parser(
-        "sim", help="run the simulated carrier (SMSC); 'sim --help' for its options", add_help=False
-    )
     return parser

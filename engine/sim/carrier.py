@@ -416,7 +416,7 @@ class SimCarrier:
                 done_date=now,
                 err=outcome.err,
                 text=_text_preview(pdu),
-            ).encode("ascii"),
+            ).encode("ascii", "replace"),  # the receipt text is ASCII: a UCS-2 preview gets "?"
             receipted_message_id=message_id,
             message_state=int(outcome.state),
         )

@@ -210,6 +210,11 @@ _SCHEMA: Final = (
             date_created = NEW.date_updated WHERE phone_number = NEW.phone_number; END""",
     f"""CREATE TRIGGER IF NOT EXISTS number_changes_pruned AFTER INSERT ON number_changes
         BEGIN DELETE FROM number_changes WHERE seq <= NEW.seq - {_CHANGES_KEPT}; END""",
+    # A number's own opt-out confirmation texts (NULL: Twilio's default).  Kept with the
+    # owner's sid: a released and re-provisioned number does not inherit them.
+    """CREATE TABLE IF NOT EXISTS keyword_replies (
+        phone_number TEXT PRIMARY KEY, account_sid TEXT NOT NULL, opt_out TEXT, opt_in TEXT,
+        help TEXT) WITHOUT ROWID""",
 )
 _INVENTORY_COLUMNS: Final = (
     "phone_number, number_type, iso_country, region, locality, postal_code, rate_center, "
@@ -907,6 +912,38 @@ class Directory:
                     (sender, recipient),
                 )
 
+    def keyword_replies(self, phone_number: str, account_sid: str) -> tuple[str | None, ...]:
+        """(opt_out, opt_in, help) texts the owner set for the number (None: default)."""
+        row = self._one(
+            "SELECT opt_out, opt_in, help FROM keyword_replies"
+            " WHERE phone_number = ? AND account_sid = ?",
+            (phone_number, account_sid),
+        )
+        return tuple(row) if row is not None else (None, None, None)
+
+    def set_keyword_replies(
+        self,
+        phone_number: str,
+        account_sid: str,
+        *,
+        opt_out: str | None = None,
+        opt_in: str | None = None,
+        help: str | None = None,
+    ) -> bool:
+        """Set the number's STOP/START/HELP confirmation texts (None: Twilio's default, "":
+        no reply); False when ``account_sid`` does not own the number."""
+        for name, text in (("opt_out", opt_out), ("opt_in", opt_in), ("help", help)):
+            if text is not None and len(text) > 1600:
+                raise StoreError(f"{name}: longer than 1600 characters", field=name)
+        if self.owned_number(account_sid, phone_number) is None:
+            return False
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO keyword_replies VALUES (?, ?, ?, ?, ?)",
+                (phone_number, account_sid, opt_out, opt_in, help),
+            )
+        return True
+
     # alerts -------------------------------------------------------------------------------
 
     def add_alert(self, alert: Any) -> None:
@@ -919,12 +956,41 @@ class Directory:
                 values,
             )
 
-    def list_alerts(self, account_sid: str | None = None, *, limit: int = 50) -> list[AlertRecord]:
-        """The newest alerts, of one account or of all."""
-        where, args = ("WHERE account_sid = ?", [account_sid]) if account_sid else ("", [])
+    def list_alerts(
+        self,
+        account_sid: str | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        log_level: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[AlertRecord]:
+        """The newest alerts, of one account or of all, optionally of one ``log_level``
+        and created in ``[since, until]``; ``offset`` skips the newest ones (paging)."""
+        conditions: list[str] = []
+        args: list[Any] = []
+        for sql, value in (
+            ("account_sid = ?", account_sid),
+            ("log_level = ?", log_level),
+            ("date_created >= ?", since),
+            ("date_created <= ?", until),
+        ):
+            if value is not None and value != "":
+                conditions.append(sql)
+                args.append(value)
+        where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
         rows = self._all(
             f"SELECT {', '.join(_ALERT_COLUMNS)} FROM alerts {where} "
-            "ORDER BY date_created DESC LIMIT ?",
-            (*args, max(1, min(limit, 1000))),
+            "ORDER BY date_created DESC, sid LIMIT ? OFFSET ?",
+            (*args, max(1, min(limit, 1000)), max(0, offset)),
         )
         return [AlertRecord(**dict(zip(_ALERT_COLUMNS, r, strict=True))) for r in rows]
+
+    def get_alert(self, sid: str, account_sid: str | None = None) -> AlertRecord | None:
+        """The alert ``sid`` (of ``account_sid`` when given), or None."""
+        where, args = ("sid = ?", [sid])
+        if account_sid is not None:
+            where, args = "sid = ? AND account_sid = ?", [sid, account_sid]
+        row = self._one(f"SELECT {', '.join(_ALERT_COLUMNS)} FROM alerts WHERE {where}", args)
+        return AlertRecord(**dict(zip(_ALERT_COLUMNS, row, strict=True))) if row else None

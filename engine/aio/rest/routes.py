@@ -548,5 +548,8 @@ def make_rest_app(
         from engine.aio.metrics import mount
 
         mount(app, metrics)
+    from engine.aio.rest.monitor import add_monitor_routes
+
+    add_monitor_routes(app, api)  # /v1/Alerts (Twilio's Monitor API)
     app[API_KEY] = api
     return app
