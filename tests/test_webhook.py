@@ -708,3 +708,11 @@ def test_lean_client_under_uvloop() -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         seen = runner.run(main())
     assert len(seen) == 3 and all(s.valid for s in seen)
+
+
+_plain = st.from_regex(r"[A-Za-z0-9_.~+-]*", fullmatch=True)
+
+
+@given(st.dictionaries(_plain, _plain))
+def test_plain_form_body_is_what_urlencode_writes(params: dict[str, str]) -> None:
+    assert _form_encode(params) == urlencode(params)

@@ -230,6 +230,9 @@ def _form_quote(text: str) -> str:
 def _form_encode(params: Mapping[str, str]) -> str:
     """``params`` as an x-www-form-urlencoded body, exactly as ``urllib.parse.urlencode``
     writes it, faster on the usual values."""
+    if _PLAIN("".join(params) + "".join(params.values())):
+        # Every name and value plain (the usual callback): one check, one escape pass.
+        return "&".join(f"{k}={v}" for k, v in params.items()).replace("+", "%2B")
     return "&".join(f"{_form_quote(k)}={_form_quote(v)}" for k, v in params.items())
 
 
