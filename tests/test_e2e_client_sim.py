@@ -405,26 +405,3 @@ async def test_storm_of_drops_and_throttles_every_request_has_one_outcome(
     assert ok <= set(accepted)  # every answered one was really accepted
     assert set(accepted) <= ok | lost  # and every accepted one was reported
     assert lost  # the drops did hit requests in flight
-
-
-async def test_deliveries_read_together_are_handled_together(sim: SimCarrier) -> None:
-    # The first handler waits until the second one has started: handled one at a time
-    # (as before), this would never finish.
-    second_started = asyncio.Event()
-    order: list[bytes] = []
-
-    async def on_deliver(pdu: Any) -> int:
-        if pdu.short_message == b"m0":
-            await second_started.wait()
-        else:
-            second_started.set()
-        order.append(pdu.short_message)
-        return 0
-
-    async with client_for(sim, on_deliver=on_deliver):
-        sends = [
-            asyncio.ensure_future(sim.inject("1", "2", f"m{i}", system_id="esme")) for i in range(2)
-        ]
-        await asyncio.wait_for(asyncio.gather(*sends), HANG_GUARD)
-    assert sorted(order) == [b"m0", b"m1"]
-    assert order == [b"m1", b"m0"]

@@ -12,7 +12,6 @@ import asyncio
 import collections
 import contextlib
 import inspect
-import itertools
 import logging
 import random
 import ssl as _ssl
@@ -139,8 +138,6 @@ class EsmeProtocol(asyncio.Protocol):
         self.unbind_waiter: asyncio.Future[None] | None = None
         # deliveries waiting for on_deliver, and the task that feeds them to it
         self.inbound: collections.deque[Any] = collections.deque()
-        # on_deliver's answers (or tasks) for inbound[0:len(started)], answered in order.
-        self.started: collections.deque[Any] = collections.deque()
         self.worker: asyncio.Task[None] | None = None
 
     # asyncio callbacks --------------------------------------------------------------
@@ -443,10 +440,6 @@ class Link:
             proto.schedule_flush()
             return
         proto.inbound.append(pdu)
-        started = proto.started
-        if len(started) == len(proto.inbound) - 1 and len(started) < self._most_handlers:
-            # Handled at once, beside those still running; answered in order by the worker.
-            started.append(self._start_deliver(cb, pdu))
         if len(proto.inbound) >= self.settings.max_inbound_queue:
             proto.pause_reading()
         if proto.worker is None or proto.worker.done():
@@ -461,28 +454,23 @@ class Link:
         assert cb is not None
         inbound = proto.inbound  # per connection: a new one after a rebind starts afresh
         low = max(1, self.settings.max_inbound_queue // 2)
-        # Every delivery read so far is handed to on_deliver at once (a store groups their
-        # writes into one commit) and answered in arrival order.  A delivery stays in
-        # ``inbound`` until answered; at most max_inbound_queue handlers run at once (one
-        # read from the socket may bring more).
-        started = proto.started  # what on_deliver gave for inbound[0:len(started)]
-        most = self._most_handlers
         while inbound:
-            if len(started) < len(inbound) and len(started) < most:
-                for pdu in itertools.islice(inbound, len(started), most):
-                    started.append(self._start_deliver(cb, pdu))
-            status = await self._deliver_answer(started[0])
-            started.popleft()
             pdu = inbound.popleft()
+            status: int
+            try:
+                answer = cb(pdu)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            except Exception:
+                # The carrier keeps the message and retries on a temporary error (§5.1.3).
+                log.exception("%s: on_deliver raised; answering ESME_RX_T_APPN", self.name)
+                status = _RX_T_APPN
+            else:
+                status = self._deliver_status(answer)
             if proto.closed:
-                # The responses cannot reach the carrier; it will deliver again (its outcome
-                # for it is "no response").  Drop what else was read on that connection;
-                # handlers already running finish on their own (a repeat is a no-op).
+                # The response cannot reach the carrier; it will deliver again (its outcome
+                # for it is "no response").  Drop what else was read on that connection.
                 inbound.clear()
-                for rest in started:
-                    if isinstance(rest, asyncio.Future):
-                        rest.add_done_callback(_retrieve)
-                started.clear()
                 return
             try:
                 proto.session.send_response(pdu.make_response(command_status=status))
@@ -491,34 +479,6 @@ class Link:
             proto.schedule_flush()
             if len(inbound) <= low:
                 proto.resume_reading()
-
-    @property
-    def _most_handlers(self) -> int:
-        """How many on_deliver calls may run at once on one connection."""
-        return max(1, self.settings.max_inbound_queue)
-
-    def _start_deliver(self, cb: Any, pdu: Any) -> Any:
-        """Call on_deliver for ``pdu``: its answer, a task running it, or what it raised."""
-        try:
-            answer = cb(pdu)
-        except Exception as exc:
-            return _Raised(exc)
-        if inspect.iscoroutine(answer):
-            return self.owner._loop.create_task(answer)
-        return answer
-
-    async def _deliver_answer(self, answer: Any) -> int:
-        """The command_status for what :meth:`_start_deliver` gave."""
-        try:
-            if isinstance(answer, _Raised):
-                raise answer.exc
-            if inspect.isawaitable(answer):
-                answer = await answer
-        except Exception:
-            # The carrier keeps the message and retries on a temporary error (§5.1.3).
-            log.exception("%s: on_deliver raised; answering ESME_RX_T_APPN", self.name)
-            return _RX_T_APPN
-        return self._deliver_status(answer)
 
     def _deliver_status(self, answer: object) -> int:
         """The command_status to answer a deliver_sm with, from what on_deliver returned:
@@ -570,18 +530,3 @@ def _status_name(status: int) -> str:
         return CommandStatus(status).name
     except ValueError:
         return "unknown status"
-
-
-class _Raised:
-    """What an on_deliver call raised at once (told apart from an answer)."""
-
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: Exception) -> None:
-        self.exc = exc
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Mark a dropped handler's outcome as seen (no "never retrieved" warning)."""
-    if not task.cancelled():
-        task.exception()

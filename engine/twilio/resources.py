@@ -29,20 +29,11 @@ _BASE: Final = f"/{API_VERSION}/Accounts"
 _UTC = _dt.UTC
 
 
-_last_date: list[tuple[int, str]] = [(-1, "")]
-
-
 def rfc2822(epoch: float | None) -> str | None:
     """``Thu, 24 Aug 2023 05:01:45 +0000`` for an epoch time; None stays None."""
     if epoch is None:
         return None
-    second = int(epoch)
-    last = _last_date[0]
-    if last[0] == second:  # a new message's dates are the same second (the API's answer)
-        return last[1]
-    text = format_datetime(_dt.datetime.fromtimestamp(second, _UTC))
-    _last_date[0] = (second, text)
-    return text
+    return format_datetime(_dt.datetime.fromtimestamp(int(epoch), _UTC))
 
 
 def message_resource(rec: Any) -> dict[str, Any]:

@@ -49,7 +49,6 @@ _STATE = web.AppKey("state", _State)
 API_KEY = web.AppKey("api", object)
 _encode = msgspec.json.Encoder().encode
 _QUEUE_CACHE_TTL = 0.1  # seconds a sender's queued count is reused for the 21611 check
-_QUEUE_CACHE_TTL_FAR = 1.0  # the same while the count is below half the limit
 
 
 class RestHooks(Protocol):
@@ -277,11 +276,7 @@ class Api:
                 f"This 'From' number has exceeded the maximum number of queued messages "
                 f"({limit} segments)",
             )
-        # Far below the limit, what other processes add in a second cannot reach it (the
-        # limit is a rate times the validity period): read the store less often.
-        queued += segments
-        ttl = _QUEUE_CACHE_TTL_FAR if queued * 2 < limit else _QUEUE_CACHE_TTL
-        self._queued[from_] = (now + ttl, queued)
+        self._queued[from_] = (now + _QUEUE_CACHE_TTL, queued + segments)
         if len(self._queued) > 100_000:
             self._queued.clear()
 
