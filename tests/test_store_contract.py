@@ -1029,3 +1029,98 @@ async def test_queued_segments_agrees_with_the_messages_after_any_mix(
         await check()
     finally:
         await store.close()
+
+
+# -- batches: the dispatcher's calls of one loop iteration ---------------------------------
+
+
+async def test_batch_marks_give_what_single_calls_give(store: Store) -> None:
+    a, b, c, d = [await store.accept(msg(f"m{i}", num_segments=2), at=T0) for i in range(4)]
+    await store.cancel(c.sid)
+    assert await store.queued_segments(a.from_) == 6
+    unknown = "SM" + "f" * 32
+    marked = await store.mark_sending_many(
+        [
+            (a.sid, "L1"),
+            (b.sid, "L2"),
+            (unknown, "L1"),
+            (c.sid, "L1"),
+            ("bad", "L1"),
+            (d.sid, "L1"),
+        ],
+        at=T0 + 1,
+    )
+    assert marked[:2] == [None, None] and marked[5] is None
+    assert isinstance(marked[2], MessageNotFoundError)
+    assert isinstance(marked[3], MessageStateError) and marked[3].status == "canceled"
+    assert isinstance(marked[4], StoreError) and marked[4].field == "sid"
+    got_a = await store.get(a.sid)
+    assert got_a is not None
+    assert (got_a.status, got_a.link, got_a.attempts, got_a.date_updated) == (
+        "sending",
+        "L1",
+        1,
+        T0 + 1,
+    )
+    assert (await store.history(a.sid))[-1] == ("sending", T0 + 1, "link L1")
+    assert await store.queued_segments(a.from_) == 6  # sending still counts
+
+    sent = await store.mark_sent_many(
+        [(a.sid, "0A1"), (b.sid, ["B1", "B2"]), (c.sid, "C1"), (a.sid, "0A1"), (d.sid, "")],
+        at=T0 + 2,
+    )
+    assert sent[0] is None and sent[1] is None and sent[3] is None
+    assert isinstance(sent[2], MessageStateError)
+    assert isinstance(sent[4], StoreError) and sent[4].field == "carrier_message_id"
+    got_a, got_b = await store.get(a.sid), await store.get(b.sid)
+    assert got_a is not None and got_b is not None
+    assert (got_a.status, got_a.carrier_message_id, got_a.date_sent) == ("sent", "0A1", T0 + 2)
+    assert (got_b.status, got_b.carrier_message_id) == ("sent", "B1")
+    assert [h.status for h in await store.history(a.sid)] == ["queued", "sending", "sent"]
+    assert await store.queued_segments(a.from_) == 2  # d is still sending
+    # What a single call would refuse, the batch refuses too.
+    with pytest.raises(StoreError):
+        await store.mark_sending(a.sid, "L1")
+    assert isinstance((await store.mark_sending_many([(a.sid, "L1")]))[0], MessageStateError)
+
+
+async def test_batch_receipts_give_what_single_calls_give(store: Store) -> None:
+    a, b, c = [await store.accept(msg(f"m{i}"), at=T0) for i in range(3)]
+    await store.mark_sending_many([(r.sid, "bind-1") for r in (a, b, c)], at=T0 + 1)
+    await store.mark_sent_many([(a.sid, "a1"), (b.sid, ["b1", "b2"]), (c.sid, "0x1F")], at=T0 + 2)
+    results = await store.apply_receipts(
+        [
+            ("A1", "delivered", None, "bind-1"),
+            ("b1", "delivered", None, None),
+            ("nothing", "delivered", None, None),
+            ("31", "undelivered", 30003, None),  # 0x1F spelled in decimal
+            ("", "delivered", None, None),
+            ("a1", "undelivered", 30003, None),  # a repeat in another spelling: no change
+        ],
+        at=T0 + 3,
+    )
+    got = {r.sid: await store.get(r.sid) for r in (a, b, c)}
+    ra, rb, none, rc, bad, ra2 = results
+    assert isinstance(ra, MessageRecord) and ra == got[a.sid]
+    assert ra.status == "delivered" and ra.date_updated == T0 + 3
+    assert isinstance(rb, MessageRecord) and rb == got[b.sid] and rb.status == "sent"
+    assert none is None
+    assert isinstance(rc, MessageRecord) and rc == got[c.sid]
+    assert (rc.status, rc.error_code, rc.error_message) == (
+        "undelivered",
+        30003,
+        "carrier error 30003",
+    )
+    assert isinstance(bad, StoreError) and bad.field == "carrier_message_id"
+    assert isinstance(ra2, MessageRecord) and ra2.status == "delivered"
+    # The second part completes b.
+    (rb2,) = await store.apply_receipts([("b2", "delivered", None, None)], at=T0 + 4)
+    assert isinstance(rb2, MessageRecord) and rb2.status == "delivered"
+    assert rb2 == await store.get(b.sid)
+    assert [h.status for h in await store.history(c.sid)] == [
+        "queued",
+        "sending",
+        "sent",
+        "undelivered",
+    ]
+    assert await store.queued_segments(a.from_) == 0

@@ -528,3 +528,191 @@ async def test_fetch_failures_are_alerted_and_redirect_loops_stop(serve) -> None
 @given(st.dictionaries(st.text(), st.text() | st.sampled_from(["+15550001111", "a+b", "x-y_z.~"])))
 def test_form_body_is_what_urlencode_writes(params: dict[str, str]) -> None:
     assert _form_encode(params) == urlencode(params)
+
+
+# -- the lean keep-alive client of status callbacks ------------------------------------------
+
+
+async def test_callbacks_reuse_one_keep_alive_connection(serve) -> None:
+    peers: set[tuple[str, int]] = set()
+
+    async def note_peer(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.add(request.transport.get_extra_info("peername"))
+        return web.Response(status=200, text="ok")
+
+    app = await serve(note_peer)
+    async with WebhookClient(per_destination_concurrency=1) as client:
+        for i in range(20):
+            assert client.send_status_callback(app.base + f"/cb?n={i}", cb_params(), TOKEN)
+        await until(lambda: client.sent == 20)
+    assert len(app.seen) == 20 and all(s.valid for s in app.seen)
+    assert len(peers) == 1  # one connection carried all twenty
+    tokens = {s.headers["I-Twilio-Idempotency-Token"] for s in app.seen}
+    assert len(tokens) == 20
+    assert all(len(t) == 36 and t[14] == "4" and t[19] in "89ab" for t in tokens)
+
+
+@pytest.mark.parametrize("lean", [True, False])
+async def test_both_clients_send_the_same_signed_request(serve, lean: bool) -> None:
+    app = await serve(ok)
+    url = app.base.replace("://", "://user:p%40ss@") + "/status?account=a&x=%20y#rc=3"
+    async with WebhookClient(lean=lean) as client:
+        assert client.send_status_callback(url, cb_params("undelivered"), TOKEN)
+        await until(lambda: client.sent == 1)
+    (seen,) = app.seen
+    assert seen.valid and seen.url == app.base + "/status?account=a&x=%20y"
+    assert seen.form == cb_params("undelivered")
+    assert seen.headers["Host"] == app.base.removeprefix("http://")
+    assert seen.headers["Authorization"] == "Basic " + base64.b64encode(b"user:p@ss").decode()
+
+
+async def test_redirected_callback_is_followed(serve, client: WebhookClient) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        if request.path == "/old":
+            raise web.HTTPTemporaryRedirect("/new")
+        return web.Response(status=200)
+
+    app = await serve(answer)
+    assert client.send_status_callback(app.base + "/old", cb_params(), TOKEN)
+    await until(lambda: client.sent == 1)
+    # The lean client hands a redirect to aiohttp, which asks again and follows it ...
+    assert [s.url.rsplit("/", 1)[1] for s in app.seen] == ["old", "old", "new"]
+    assert app.seen[-1].form == cb_params()
+    # ... and from then on that URL goes to aiohttp at once.
+    assert client.send_status_callback(app.base + "/old", cb_params(), TOKEN)
+    await until(lambda: client.sent == 2)
+    assert [s.url.rsplit("/", 1)[1] for s in app.seen[3:]] == ["old", "new"]
+
+
+async def raw_server(
+    answers: list[bytes], requests: list[bytes], *, close_after: bool = False
+) -> tuple[asyncio.Server, str]:
+    """A TCP server that reads one request head and body at a time and writes the next
+    of ``answers`` (as given: framing under test)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while answers:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                requests.append(head + await reader.readexactly(length))
+                writer.write(answers.pop(0))
+                await writer.drain()
+                if close_after:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_lean_client_reads_every_framing_and_keeps_the_connection() -> None:
+    answers = [
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;x=y\r\nabc\r\n10\r\n" + b"z" * 16 + b"\r\n0\r\nTrailer: 1\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n" + b"x" * 20000,
+        b"HTTP/1.0 200 OK\r\n\r\nuntil the end",
+    ]
+    requests: list[bytes] = []
+    server, base = await raw_server(answers, requests)
+    try:
+        async with WebhookClient(per_destination_concurrency=1) as client:
+            for i in range(5):
+                assert client.send_status_callback(f"{base}/cb{i}", cb_params(), TOKEN)
+                await until(lambda i=i: client.sent == i + 1)
+            assert client.failed == 0
+        assert len(requests) == 5
+        assert [r.split(b" ")[1] for r in requests] == [f"/cb{i}".encode() for i in range(5)]
+        for raw in requests:
+            head, _, body = raw.partition(b"\r\n\r\n")
+            assert body.decode() == _form_encode(cb_params())
+            headers = dict(line.decode().split(": ", 1) for line in head.split(b"\r\n")[1:] if line)
+            url = base + raw.split(b" ")[1].decode()
+            assert RequestValidator(TOKEN).validate(url, cb_params(), headers["X-Twilio-Signature"])
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"this is not HTTP\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi",  # cut short
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+    ],
+)
+async def test_lean_client_protocol_violations_are_11206(answer: bytes) -> None:
+    alerts: list[Alert] = []
+    requests: list[bytes] = []
+    server, base = await raw_server([answer], requests, close_after=True)
+    try:
+        async with WebhookClient(on_alert=alerts.append, max_attempts=1) as client:
+            assert client.send_status_callback(base + "/cb", cb_params(), TOKEN)
+            await until(lambda: client.failed == 1)
+        assert [a.error_code for a in alerts] == [11206]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_server_closing_an_idle_connection_is_not_a_failure() -> None:
+    # The server answers once per connection and then closes it: the client's next
+    # request finds its kept connection gone and goes out on a new one, uncounted.
+    answers = [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"] * 3
+    requests: list[bytes] = []
+    server, base = await raw_server(answers, requests, close_after=True)
+    try:
+        async with WebhookClient(max_attempts=1) as client:
+            for i in range(3):
+                assert client.send_status_callback(f"{base}/cb", cb_params(), TOKEN)
+                await until(lambda i=i: client.sent == i + 1)
+            assert client.failed == 0 and client.retried == 0
+        assert len(requests) == 3
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_lean_client_under_uvloop() -> None:
+    # The daemon runs on uvloop, whose transports are not asyncio.Transport subclasses.
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> list[Seen]:
+        runner = web.AppRunner(web.Application())
+        app = App(ok)
+        runner.app.router.add_post("/cb", app.handle)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        try:
+            async with WebhookClient() as client:
+                for _ in range(3):
+                    assert client.send_status_callback(base + "/cb", cb_params(), TOKEN)
+                await until(lambda: client.sent == 3)
+                assert client.failed == 0
+        finally:
+            await runner.cleanup()
+        return app.seen
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        seen = runner.run(main())
+    assert len(seen) == 3 and all(s.valid for s in seen)
+
+
+_plain = st.from_regex(r"[A-Za-z0-9_.~+-]*", fullmatch=True)
+
+
+@given(st.dictionaries(_plain, _plain))
+def test_plain_form_body_is_what_urlencode_writes(params: dict[str, str]) -> None:
+    assert _form_encode(params) == urlencode(params)

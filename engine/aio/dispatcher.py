@@ -32,9 +32,11 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
+
+import msgspec
 
 from engine import lifecycle
 from engine.aio.carriers import CarrierLink, CarrierLinks
@@ -57,6 +59,55 @@ _POLL_INTERVAL = 0.05  # seconds between store polls when nothing wakes the loop
 _POLL_BATCH = 2000
 _MAX_MULTIPART_RETRIES = 20
 _CACHE_TTL = 5.0  # seconds a number's rate/link and an account's token are cached
+
+
+_I = TypeVar("_I")
+_R = TypeVar("_R")
+
+
+class _Batch(Generic[_I, _R]):
+    """Calls made during one loop iteration, handed to ``run`` as one batch when the loop
+    next runs its callbacks: one store write (one op, one thread hop, one commit) for every
+    message the iteration moved, instead of one each.  ``run`` returns one result per
+    item, in order; if it raises, every caller gets that exception."""
+
+    __slots__ = ("_futures", "_items", "_run", "_tasks")
+
+    def __init__(self, run: Callable[[list[_I]], Awaitable[Sequence[_R]]]) -> None:
+        self._run = run
+        self._items: list[_I] = []
+        self._futures: list[asyncio.Future[_R]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, item: _I) -> asyncio.Future[_R]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[_R] = loop.create_future()
+        if not self._items:
+            loop.call_soon(self._flush)
+        self._items.append(item)
+        self._futures.append(fut)
+        return fut
+
+    def _flush(self) -> None:
+        items, futures = self._items, self._futures
+        self._items, self._futures = [], []
+        task = asyncio.get_running_loop().create_task(self._deliver(items, futures))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, items: list[_I], futures: list[asyncio.Future[_R]]) -> None:
+        try:
+            results = await self._run(items)
+        except BaseException as exc:
+            for fut in futures:
+                if not fut.done():
+                    fut.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for fut, result in zip(futures, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
 
 
 class CallbackSender(Protocol):
@@ -145,6 +196,23 @@ class Dispatcher:
         self._token_cache: dict[str, tuple[float, str | None]] = {}
         self._rated_accounts: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The store writes of each message, batched per loop iteration.
+        self._mark_sending = _Batch(self._mark_sending_many)
+        self._mark_sent = _Batch(self._mark_sent_many)
+        self._apply_receipt = _Batch(self._apply_receipts)
+
+    async def _mark_sending_many(self, items: list[tuple[str, str]]) -> list[StoreError | None]:
+        return await self.store.mark_sending_many(items)
+
+    async def _mark_sent_many(self, items: list[tuple[str, list[str]]]) -> list[StoreError | None]:
+        return await self.store.mark_sent_many(items)
+
+    async def _apply_receipts(
+        self, items: list[tuple[str, str, int | None, str | None]]
+    ) -> list[tuple[MessageRecord | StoreError | None, float]]:
+        # One time for the batch: a record whose date_updated is it was changed by it.
+        at = time.time()
+        return [(r, at) for r in await self.store.apply_receipts(items, at=at)]
 
     # lifecycle --------------------------------------------------------------------------
 
@@ -397,12 +465,10 @@ class Dispatcher:
             link.reserved -= segments
 
     async def _send(self, rec: MessageRecord, link: CarrierLink) -> None:
-        store = self.store
-        try:
-            rec = await store.mark_sending(rec.sid, link.name)
-        except StoreError as exc:
+        refused = await self._mark_sending((rec.sid, link.name))
+        if refused is not None:
             # Canceled or deleted since it was queued: nothing to send.
-            log.info("%s not sent: %s", rec.sid, exc)
+            log.info("%s not sent: %s", rec.sid, refused)
             return
         try:
             parts = self._build(rec)
@@ -451,13 +517,13 @@ class Dispatcher:
             else:
                 self.pacer.link_ok(link.name)
             pending = throttled
-        try:
-            rec = await store.mark_sent(rec.sid, [i for i in ids if i is not None])
-        except StoreError as exc:
-            log.warning("%s: mark_sent refused: %s", rec.sid, exc)
+        refused = await self._mark_sent((rec.sid, [i for i in ids if i is not None]))
+        if refused is not None:
+            log.warning("%s: mark_sent refused: %s", rec.sid, refused)
             return
         self.stats.sent += 1
-        self._callback(rec)
+        # The record as the store now holds it, for the callback (not read back).
+        self._callback(msgspec.structs.replace(rec, status="sent", link=link.name))
 
     def _build(self, rec: MessageRecord) -> list[Any]:
         src = to_smpp(rec.from_)
@@ -581,10 +647,11 @@ class Dispatcher:
         outcome = lifecycle.receipt_outcome(receipt.stat, receipt.err)
         if outcome.status not in _FINAL:
             return  # intermediate (ENROUTE, ACCEPTD): nothing changes
-        at = time.time()
-        rec = await self.store.apply_receipt(
-            receipt.message_id, outcome.status, outcome.error_code, link=link_name, at=at
+        rec, at = await self._apply_receipt(
+            (receipt.message_id, outcome.status, outcome.error_code, link_name)
         )
+        if isinstance(rec, StoreError):
+            raise rec
         if rec is None:
             self.stats.receipts_unmatched += 1
             log.info("receipt for unknown carrier id %r on %s", receipt.message_id, link_name)

@@ -33,10 +33,12 @@ import asyncio
 import base64
 import functools
 import logging
+import os
 import random
 import re
+import socket
+import ssl
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Final, Self
@@ -46,6 +48,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
+from engine.aio._http_lean import ConnectFailed, LeanPool, ProtocolViolation
 from engine.aio.client import backoff_delay
 from engine.twilio.alerts import Alert, new_alert
 from engine.twilio.signature import (
@@ -69,6 +72,29 @@ _READABLE_TYPES: Final = TWIML_CONTENT_TYPES | {"text/plain"}
 # What is read of a status callback's answer: its content is ignored (§6), but the
 # connection can be reused only once the body has been consumed.
 _CALLBACK_READ_LIMIT: Final = 8192
+_KEEPALIVE: Final = 15.0  # seconds an idle lean connection is kept (aiohttp's default too)
+_SWEEP_EVERY: Final = 5.0
+
+
+class _Tokens:
+    """``I-Twilio-Idempotency-Token`` values: random UUID version 4 strings, their random
+    bytes drawn 256 at a time (``uuid.uuid4()`` makes one system call per token)."""
+
+    __slots__ = ("_left",)
+
+    def __init__(self) -> None:
+        self._left: list[str] = []
+
+    def __call__(self) -> str:
+        left = self._left
+        if not left:
+            raw = bytearray(os.urandom(16 * 256))
+            for i in range(0, len(raw), 16):
+                raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40  # version 4
+                raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
+                h = raw[i : i + 16].hex()
+                left.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+        return left.pop()
 
 
 class WebhookResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -134,6 +160,7 @@ class _Target(msgspec.Struct, frozen=True):
     key: tuple[str, str, int]  # the destination: scheme, host, port
     authorization: str | None  # HTTP Basic from the URL's userinfo
     log_url: str  # scheme://host:port/path only, for logs
+    head: str  # the lean client's request line, Host and Authorization header lines
 
     @property
     def display_url(self) -> str:
@@ -149,6 +176,7 @@ class _Request(msgspec.Struct, frozen=True):
     body: bytes | None
     headers: dict[str, str]  # Authorization from the URL's userinfo included
     target: _Target
+    wire: bytes | None = None  # the whole request for the lean client (POST callbacks)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -202,6 +230,9 @@ def _form_quote(text: str) -> str:
 def _form_encode(params: Mapping[str, str]) -> str:
     """``params`` as an x-www-form-urlencoded body, exactly as ``urllib.parse.urlencode``
     writes it, faster on the usual values."""
+    if _PLAIN("".join(params) + "".join(params.values())):
+        # Every name and value plain (the usual callback): one check, one escape pass.
+        return "&".join(f"{k}={v}" for k, v in params.items()).replace("+", "%2B")
     return "&".join(f"{_form_quote(k)}={_form_quote(v)}" for k, v in params.items())
 
 
@@ -239,7 +270,19 @@ def _target(url: str) -> _Target | str:
         credentials = f"{unquote(userinfo[0])}:{unquote(userinfo[1])}".encode()
         authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
     log_url = f"{scheme}://{host}:{key[2]}{parts.path}"
-    return _Target(target, request_url, key, authorization, log_url)
+    # What the lean client sends: the request target exactly as signed, Host as aiohttp
+    # writes it (the port only when it is not the scheme's default).
+    path = parts.path or "/"
+    if parts.query or target.endswith("?"):
+        path = f"{path}?{parts.query}"
+    netloc = parts.netloc.rpartition("@")[2]
+    host_header = netloc
+    if port is not None and port == (443 if scheme == "https" else 80):
+        host_header = netloc.rsplit(":", 1)[0]
+    head = f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n"
+    if authorization is not None:
+        head += f"Authorization: {authorization}\r\n"
+    return _Target(target, request_url, key, authorization, log_url, head)
 
 
 class WebhookClient:
@@ -279,6 +322,8 @@ class WebhookClient:
         user_agent: str = USER_AGENT,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        lean: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         for name, value in (
             ("connect_timeout", connect_timeout),
@@ -316,6 +361,15 @@ class WebhookClient:
         self._clock = clock
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
+        self._lean = lean
+        self._ssl_context = ssl_context
+        self._pools: dict[tuple[str, str, int], LeanPool] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._redirecting: set[str] = set()  # callback URLs that answered a redirect
+        self._token = _Tokens()
+        self._common_headers = (
+            f"User-Agent: {user_agent}\r\nAccept: */*\r\nContent-Type: {_FORM}\r\n"
+        )
         self._global: asyncio.Semaphore | None = None
         self._destinations: dict[tuple[str, str, int], _Destination] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -346,6 +400,18 @@ class WebhookClient:
             raise_for_status=False,
         )
         self._global = asyncio.Semaphore(self._max_concurrency)
+        if self._lean:
+            self._sweeper = asyncio.get_running_loop().call_later(_SWEEP_EVERY, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close lean connections idle for too long; forget pools with none left."""
+        now = time.monotonic()
+        for key, pool in list(self._pools.items()):
+            pool.sweep(now)
+            if not len(pool) and now - pool.last_used > _KEEPALIVE:
+                del self._pools[key]
+        if not self._closing:
+            self._sweeper = asyncio.get_running_loop().call_later(_SWEEP_EVERY, self._sweep)
 
     async def close(self, grace: float | None = None) -> None:
         """Stop accepting, let pending requests finish within ``grace`` seconds (default
@@ -364,6 +430,11 @@ class WebhookClient:
             if pending_any:
                 await asyncio.gather(*pending_any, return_exceptions=True)
                 log.warning("webhook client closed with %d request(s) abandoned", len(pending_any))
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
         if self._session is not None:
             await self._session.close()
 
@@ -415,7 +486,7 @@ class WebhookClient:
             self.dropped += 1
             return False
         try:
-            request = self._prepare(url, method, params, auth_token)
+            request = self._prepare(url, method, params, auth_token, lean=self._lean)
         except _BadUrl as exc:
             self.failed += 1
             outcome = _Outcome(error_code=11210, error_text=str(exc))
@@ -598,18 +669,26 @@ class WebhookClient:
             del self._destinations[key]
 
     def _prepare(
-        self, url: str, method: str, params: Mapping[str, str], auth_token: str
+        self,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+        auth_token: str,
+        *,
+        lean: bool = False,
     ) -> _Request:
-        """Build the request that is signed and sent; raises _BadUrl."""
+        """Build the request that is signed and sent; raises _BadUrl.  ``lean``: also the
+        bytes of a POST for the lean client (status callbacks)."""
         method = method.upper()
         if method not in ("GET", "POST"):
             raise _BadUrl(f"method {method[:10]!r} is not GET or POST")
         target = _target(url)
         if isinstance(target, str):
             raise _BadUrl(target)
+        token = self._token()
         headers = {
             "User-Agent": self._user_agent,
-            "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+            "I-Twilio-Idempotency-Token": token,
             "Accept": "*/*",
         }
         if target.authorization is not None:
@@ -623,15 +702,31 @@ class WebhookClient:
                 raise _BadUrl(f"invalid URL: {exc}") from None
             return _Request(method, request_url, None, headers, target)
         headers["Content-Type"] = _FORM
-        headers[SIGNATURE_HEADER] = compute_signature(target.url, params, auth_token)
+        signature = headers[SIGNATURE_HEADER] = compute_signature(target.url, params, auth_token)
         body = _form_encode(params).encode("ascii")
-        return _Request(method, target.request_url, body, headers, target)
+        wire = None
+        if lean:
+            wire = (
+                f"{target.head}{self._common_headers}I-Twilio-Idempotency-Token: {token}\r\n"
+                f"{SIGNATURE_HEADER}: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode("ascii") + body
+        return _Request(method, target.request_url, body, headers, target, wire)
 
     async def _attempt(
         self, request: _Request, timeout: float, read_limit: int, *, truncate: bool = False
     ) -> _Outcome:
         """One HTTP exchange; never raises except CancelledError."""
         assert self._session is not None and self._global is not None
+        if request.wire is not None and request.target.url not in self._redirecting:
+            async with self._global:
+                outcome = await self._lean_attempt(request, timeout, read_limit, truncate)
+            if outcome is not None:
+                return outcome
+            # A redirect: aiohttp follows it, below, and takes this URL from now on (its
+            # first request went twice: once answered with the redirect, once followed).
+            if len(self._redirecting) >= 4096:
+                self._redirecting.clear()
+            self._redirecting.add(request.target.url)
         client_timeout = aiohttp.ClientTimeout(
             total=timeout, sock_connect=min(self._connect_timeout, timeout)
         )
@@ -671,6 +766,81 @@ class WebhookClient:
                 raise
             except Exception as exc:  # every remote failure becomes a code, never a crash
                 return self._classify(exc)
+
+    async def _lean_attempt(
+        self, request: _Request, timeout: float, read_limit: int, truncate: bool
+    ) -> _Outcome | None:
+        """One exchange on the lean client; None when the answer is a redirect."""
+        assert request.wire is not None
+        key = request.key
+        pool = self._pools.get(key)
+        if pool is None:
+            context = None
+            if key[0] == "https":
+                if self._ssl_context is None:
+                    self._ssl_context = ssl.create_default_context()
+                context = self._ssl_context
+            pool = self._pools[key] = LeanPool(
+                key[1], key[2], ssl=context, server_hostname=key[1], keepalive=_KEEPALIVE
+            )
+        try:
+            async with asyncio.timeout(timeout):
+                response = await pool.request(
+                    request.wire, read_limit, min(self._connect_timeout, timeout)
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every remote failure becomes a code, never a crash
+            return self._classify_lean(exc)
+        status = response.status
+        if 300 <= status < 400 and status != 304:
+            return None
+        media, charset = _media_type(response.content_type)
+        outcome = _Outcome(
+            status=status, content_type=media, charset=charset, url=request.display_url
+        )
+        if response.truncated and not truncate:
+            outcome.error_code = 11750
+            outcome.error_text = f"response body larger than {read_limit} bytes"
+            return outcome
+        outcome.body = response.body[:read_limit]
+        if not 200 <= status < 300:
+            outcome.error_code = 11200
+            outcome.error_text = f"HTTP {status}"
+            outcome.retryable = status >= 500 or status == 429
+        return outcome
+
+    @staticmethod
+    def _classify_lean(exc: Exception) -> _Outcome:
+        """Twilio's alert code for a lean-client failure (as :meth:`_classify` for aiohttp)."""
+        name = type(exc).__name__
+        if isinstance(exc, ConnectFailed):
+            cause = exc.cause
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return _Outcome(error_code=11237, error_text="TLS certificate not accepted")
+            if isinstance(cause, ssl.SSLError):
+                return _Outcome(error_code=11220, error_text="TLS handshake failed")
+            if isinstance(cause, socket.gaierror):
+                return _Outcome(
+                    error_code=11210, error_text="host name not resolved", retryable=True
+                )
+            if isinstance(cause, TimeoutError):
+                return _Outcome(error_code=11205, error_text="connect timed out", retryable=True)
+            return _Outcome(
+                error_code=11205, error_text=f"could not connect ({cause})", retryable=True
+            )
+        if isinstance(exc, TimeoutError):
+            return _Outcome(error_code=11200, error_text="timed out", retryable=True)
+        if isinstance(exc, ProtocolViolation | ConnectionResetError):
+            return _Outcome(
+                error_code=11206, error_text=f"HTTP protocol violation ({name})", retryable=True
+            )
+        if isinstance(exc, OSError):
+            return _Outcome(
+                error_code=11205, error_text=f"connection failed ({name})", retryable=True
+            )
+        log.error("unexpected webhook failure", exc_info=exc)
+        return _Outcome(error_code=12400, error_text=f"internal failure ({name})")
 
     @staticmethod
     async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -210,6 +210,36 @@ SELECT_QUEUED: Final = (
 )
 
 INSERT_HISTORY: Final = "INSERT INTO history (msg_id, status, at, detail) VALUES (?, ?, ?, ?)"
+INSERT_HISTORY_ROWS: Final = {
+    n: "INSERT INTO history (msg_id, status, at, detail) VALUES " + ", ".join(["(?, ?, ?, ?)"] * n)
+    for n in CHUNKS
+}
+"""Rows -> the INSERT of that many history rows (the batch writes, one step per statement)."""
+INSERT_PART_ROWS: Final = {
+    n: "INSERT INTO parts (msg_id, attempt, part_index, canon_id) VALUES "
+    + ", ".join(["(?, ?, ?, ?)"] * n)
+    for n in CHUNKS
+}
+INSERT_CARRIER_ID_ROWS: Final = {
+    n: "INSERT OR IGNORE INTO carrier_ids (key, msg_id, link, canonical) VALUES "
+    + ", ".join(["(?, ?, ?, ?)"] * n)
+    for n in CHUNKS
+}
+
+
+def select_in(head: str, n: int) -> str:
+    """``head`` (a SELECT ending in ``IN``) with ``n`` parameters in its list."""
+    return f"{head} ({', '.join('?' * n)})"
+
+
+SELECT_SEND_STATE_IN: Final = (
+    "SELECT sid, id, status, attempts, link, from_, num_segments FROM messages WHERE sid IN"
+)
+"""The batch writes' read of the messages they change (see :func:`select_in`)."""
+SELECT_BY_IDS_IN: Final = f"SELECT {COLUMNS} FROM messages WHERE id IN"
+SELECT_PARTS_IN: Final = (
+    "SELECT msg_id, attempt, part_index, canon_id, outcome FROM parts WHERE msg_id IN"
+)
 INSERT_CARRIER_ID: Final = (
     "INSERT OR IGNORE INTO carrier_ids (key, msg_id, link, canonical) VALUES (?, ?, ?, ?)"
 )
@@ -229,6 +259,19 @@ UPDATE_PART: Final = (
 UPDATE_SENDING: Final = (
     "UPDATE messages SET status = 'sending', link = ?, attempts = attempts + 1, "
     f"date_updated = ? WHERE id = ? RETURNING {COLUMNS}"
+)
+UPDATE_SENDING_NR: Final = (
+    "UPDATE messages SET status = 'sending', link = ?, attempts = attempts + 1, "
+    "date_updated = ? WHERE id = ?"
+)
+""":data:`UPDATE_SENDING` without reading the row back (the batch writes)."""
+UPDATE_SENT_NR: Final = (
+    "UPDATE messages SET status = 'sent', carrier_message_id = ?, date_sent = ?, "
+    "date_updated = ? WHERE id = ?"
+)
+UPDATE_RECEIPT_NR: Final = (
+    "UPDATE messages SET status = ?, error_code = ?, error_message = ?, date_updated = ?, "
+    "date_sent = ifnull(date_sent, ?) WHERE id = ?"
 )
 UPDATE_SENT: Final = (
     "UPDATE messages SET status = 'sent', carrier_message_id = ?, date_sent = ?, "

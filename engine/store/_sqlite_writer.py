@@ -41,8 +41,12 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import Counter
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
+
+import msgspec
 
 from engine.errors import StoreError
 from engine.receipts import message_id_keys, normalize_message_id
@@ -153,6 +157,24 @@ def _resolve(items: list[tuple[Any, Any, BaseException | None]]) -> None:
                 fut.set_result(result)
             else:
                 fut.set_exception(exc)
+
+
+def _match_part_rows(
+    rows: Any, canon: str, keys: set[str]
+) -> tuple[int, int, list[str | None]] | None:
+    """:meth:`Writer._match_part` over ``(attempt, index, canon_id, outcome)`` rows of one
+    message, in attempt and part order."""
+    by_attempt: dict[int, list[str | None]] = {}
+    best: tuple[bool, int, int] | None = None
+    for attempt, index, part_canon, outcome in rows:
+        by_attempt.setdefault(attempt, []).append(outcome)
+        if part_canon == canon or not message_id_keys(part_canon).isdisjoint(keys):
+            rank = (part_canon == canon, attempt, -index)
+            if best is None or rank > best:
+                best = rank
+    if best is None:
+        return None
+    return best[1], -best[2], by_attempt[best[1]]
 
 
 def _name_os_thread(name: str) -> None:
@@ -589,17 +611,200 @@ class Writer(threading.Thread):
         parts); None when the message has no part under these ids (a version 1 row).
         Preference as in the lookup: the exact canonical spelling, then the newest attempt."""
         assert self.conn is not None
-        by_attempt: dict[int, list[str | None]] = {}
-        best: tuple[bool, int, int] | None = None
-        for attempt, index, part_canon, outcome in self.conn.execute(sql.SELECT_PARTS, (msg_id,)):
-            by_attempt.setdefault(attempt, []).append(outcome)
-            if part_canon == canon or not message_id_keys(part_canon).isdisjoint(keys):
-                rank = (part_canon == canon, attempt, -index)
-                if best is None or rank > best:
-                    best = rank
-        if best is None:
-            return None
-        return best[1], -best[2], by_attempt[best[1]]
+        return _match_part_rows(self.conn.execute(sql.SELECT_PARTS, (msg_id,)), canon, keys)
+
+    # -- batch writes (the dispatcher's per-iteration calls) -----------------------------
+
+    def _rows(self, stmts: dict[int, str], rows: list[tuple[Any, ...]]) -> None:
+        """INSERT ``rows`` with the multi-row statements ``stmts`` (one step per statement;
+        see :data:`_sqlite_sql.CHUNKS`)."""
+        conn = self.conn
+        assert conn is not None
+        i, left = 0, len(rows)
+        for size in sql.CHUNKS:
+            while left >= size:
+                conn.execute(stmts[size], list(chain.from_iterable(rows[i : i + size])))
+                i += size
+                left -= size
+
+    def _send_states(self, sids: Sequence[str]) -> dict[str, list[Any]]:
+        """sid -> [id, status, attempts, link, from_, num_segments] of the messages named."""
+        conn = self.conn
+        assert conn is not None
+        out: dict[str, list[Any]] = {}
+        unique = list(dict.fromkeys(sids))
+        for i in range(0, len(unique), 500):
+            chunk = unique[i : i + 500]
+            stmt = sql.select_in(sql.SELECT_SEND_STATE_IN, len(chunk))
+            for sid, *rest in conn.execute(stmt, chunk):
+                out[sid] = rest
+        return out
+
+    def _leave_queue(self, leaving: dict[str, int]) -> None:
+        if leaving:
+            assert self.conn is not None
+            self.conn.executemany(
+                sql.LEAVE_SENDER_QUEUE, [(n, from_) for from_, n in leaving.items()]
+            )
+
+    def mark_sending_many(
+        self, items: Sequence[tuple[str, str]], at: float
+    ) -> list[StoreError | None]:
+        """:meth:`mark_sending` for each ``(sid, link)``, in order, without reading the rows
+        back: None for each one marked, else the StoreError it would raise."""
+        assert self.conn is not None
+        states = self._send_states([sid for sid, _ in items])
+        out: list[StoreError | None] = []
+        history: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        for sid, link in items:
+            state = states.get(sid)
+            if state is None:
+                out.append(MessageNotFoundError(f"sid: no message {sid!r}", field="sid"))
+                continue
+            try:
+                self._transition(sid, state[1], "sending")
+            except MessageStateError as exc:
+                out.append(exc)
+                continue
+            state[1] = "sending"  # queued and sending both count in sender_queue
+            history.append((state[0], "sending", at, f"link {link}"))
+            updates.append((link, at, state[0]))
+            out.append(None)
+        self._rows(sql.INSERT_HISTORY_ROWS, history)
+        if updates:
+            self.conn.executemany(sql.UPDATE_SENDING_NR, updates)
+        return out
+
+    def mark_sent_many(
+        self, items: Sequence[tuple[str, tuple[str, ...]]], at: float
+    ) -> list[StoreError | None]:
+        """:meth:`mark_sent` for each ``(sid, carrier ids)``, in order, without reading the
+        rows back: None for each one marked, else the StoreError it would raise."""
+        assert self.conn is not None
+        states = self._send_states([sid for sid, _ in items])
+        repeated = {sid for sid, n in Counter(sid for sid, _ in items).items() if n > 1}
+        out: list[StoreError | None] = []
+        parts: list[tuple[Any, ...]] = []
+        keys: list[tuple[Any, ...]] = []
+        history: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        leaving: dict[str, int] = {}
+        for sid, ids in items:
+            state = states.get(sid)
+            if state is None:
+                out.append(MessageNotFoundError(f"sid: no message {sid!r}", field="sid"))
+                continue
+            msg_id, status, attempts, link, from_, segments = state
+            if status != "sending" or sid in repeated:
+                # Not the plain case (a repeat, a further part, a refusal): one by one.
+                try:
+                    self.mark_sent(sid, ids, at)
+                    out.append(None)
+                except StoreError as exc:
+                    out.append(exc)
+                continue
+            # sending: this attempt has no part yet (only mark_sent adds them, and it
+            # leaves "sending"; mark_sending starts a new attempt).
+            for index, carrier_id in enumerate(ids):
+                canon, spellings = carrier_id_keys(carrier_id)
+                parts.append((msg_id, attempts, index, canon))
+                keys += [(k, msg_id, link, int(k == canon)) for k in spellings]
+            first = ids[0]
+            detail = (
+                f"carrier id {first}"
+                if len(ids) == 1
+                else f"carrier ids {', '.join(ids)} ({len(ids)} parts)"
+            )
+            history.append((msg_id, "sent", at, detail))
+            updates.append((first, at, at, msg_id))
+            leaving[from_] = leaving.get(from_, 0) + segments
+            out.append(None)
+        self._rows(sql.INSERT_PART_ROWS, parts)
+        self._rows(sql.INSERT_CARRIER_ID_ROWS, keys)
+        self._rows(sql.INSERT_HISTORY_ROWS, history)
+        if updates:
+            self.conn.executemany(sql.UPDATE_SENT_NR, updates)
+        self._leave_queue(leaving)
+        return out
+
+    def apply_receipts(
+        self,
+        receipts: Sequence[tuple[str, str, int | None, str | None]],
+        at: float,
+    ) -> list[MessageRecord | StoreError | None]:
+        """:meth:`apply_receipt` for each ``(carrier id, status, error code, link)``, in
+        order; the rows changed are written together and not read back."""
+        conn = self.conn
+        assert conn is not None
+        found: list[tuple[int, str, set[str]] | None] = []
+        for carrier_id, _status, _code, link in receipts:
+            canon, key_set = carrier_id_keys(carrier_id)
+            params: list[Any] = sorted(key_set)
+            n_keys = len(params)
+            if link is not None:
+                params.append(link)
+            params.append(canon)
+            row = conn.execute(sql.lookup_receipt(n_keys, link is not None), params).fetchone()
+            found.append(None if row is None else (row[0], canon, key_set))
+        ids = Counter(f[0] for f in found if f is not None)
+        records: dict[int, MessageRecord] = {}
+        parts: dict[int, list[tuple[int, int, str, str | None]]] = {}
+        unique = [i for i, n in ids.items() if n == 1]
+        for i in range(0, len(unique), 500):
+            chunk = unique[i : i + 500]
+            for r in conn.execute(sql.select_in(sql.SELECT_BY_IDS_IN, len(chunk)), chunk):
+                records[r[20]] = record_from_row(r)
+            for msg_id, *part in conn.execute(
+                sql.select_in(sql.SELECT_PARTS_IN, len(chunk)) + " ORDER BY attempt, part_index",
+                chunk,
+            ):
+                parts.setdefault(msg_id, []).append(tuple(part))
+        out: list[MessageRecord | StoreError | None] = []
+        history: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        leaving: dict[str, int] = {}
+        for (carrier_id, status, code, link), hit in zip(receipts, found, strict=True):
+            if hit is None:
+                out.append(None)
+                continue
+            msg_id, canon, key_set = hit
+            rec = records.get(msg_id)
+            if rec is None:
+                # Several receipts for one message in this batch: one by one, in order.
+                try:
+                    out.append(self.apply_receipt(carrier_id, status, code, link, at))
+                except StoreError as exc:
+                    out.append(exc)
+                continue
+            part = _match_part_rows(parts.get(msg_id, ()), canon, key_set)
+            if part is not None and len(part[2]) > 1:
+                out.append(self._part_receipt(rec, msg_id, part, carrier_id, status, code, at))
+                continue
+            target = receipt_target(rec.status, status)
+            if target is None:
+                out.append(rec)
+                continue
+            history.append((msg_id, target, at, f"receipt for carrier id {carrier_id}"))
+            err_message = None if code is None else f"carrier error {code}"
+            updates.append((target, code, err_message, at, at, msg_id))
+            if rec.status in _IN_QUEUE and target not in _IN_QUEUE:
+                leaving[rec.from_] = leaving.get(rec.from_, 0) + rec.num_segments
+            out.append(
+                msgspec.structs.replace(
+                    rec,
+                    status=target,
+                    error_code=code,
+                    error_message=err_message,
+                    date_updated=at,
+                    date_sent=at if rec.date_sent is None else rec.date_sent,
+                )
+            )
+        self._rows(sql.INSERT_HISTORY_ROWS, history)
+        if updates:
+            conn.executemany(sql.UPDATE_RECEIPT_NR, updates)
+        self._leave_queue(leaving)
+        return out
 
     def _part_receipt(
         self,

@@ -294,6 +294,60 @@ class Store(abc.ABC):
         matching and ordering rules.
         """
 
+    # -- batches: the dispatcher's calls of one loop iteration as one write -------------
+    # A backend may override these with one statement per batch; these defaults make one
+    # call per item and give the same results.
+
+    async def mark_sending_many(
+        self, items: Sequence[tuple[str, str]], *, at: float | None = None
+    ) -> list[StoreError | None]:
+        """:meth:`mark_sending` for each ``(sid, link)``, in order, in one write.
+
+        Per item: None when it was marked, else the :class:`~engine.errors.StoreError` that
+        :meth:`mark_sending` would raise (the others are marked all the same).  No record is
+        read back: the caller holds the message already.
+        """
+        out: list[StoreError | None] = []
+        for sid, link in items:
+            try:
+                await self.mark_sending(sid, link, at=at)
+                out.append(None)
+            except StoreError as exc:
+                out.append(exc)
+        return out
+
+    async def mark_sent_many(
+        self, items: Sequence[tuple[str, str | Sequence[str]]], *, at: float | None = None
+    ) -> list[StoreError | None]:
+        """:meth:`mark_sent` for each ``(sid, carrier id or part ids)``, in order, in one
+        write; per item None or the StoreError, as :meth:`mark_sending_many`."""
+        out: list[StoreError | None] = []
+        for sid, ids in items:
+            try:
+                await self.mark_sent(sid, ids, at=at)
+                out.append(None)
+            except StoreError as exc:
+                out.append(exc)
+        return out
+
+    async def apply_receipts(
+        self,
+        receipts: Sequence[tuple[str, str, int | None, str | None]],
+        *,
+        at: float | None = None,
+    ) -> list[MessageRecord | StoreError | None]:
+        """:meth:`apply_receipt` for each ``(carrier id, status, error code, link)``, in
+        order, in one write.  Per item what :meth:`apply_receipt` returns (the matched
+        message after the receipt, or None), or the StoreError it would raise.  All take
+        the same ``at``, so a record whose ``date_updated`` is ``at`` was changed by it."""
+        out: list[MessageRecord | StoreError | None] = []
+        for carrier_id, status, code, link in receipts:
+            try:
+                out.append(await self.apply_receipt(carrier_id, status, code, link=link, at=at))
+            except StoreError as exc:
+                out.append(exc)
+        return out
+
     @abc.abstractmethod
     async def recover(self, *, at: float | None = None) -> list[MessageRecord]:
         """Apply the in-flight policy to ``sending`` messages, then return every ``queued``

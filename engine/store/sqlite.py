@@ -434,18 +434,76 @@ class SqliteStore(Store):
         link: str | None = None,
         at: float | None = None,
     ) -> MessageRecord | None:
-        check_carrier_id(carrier_message_id)
-        if status not in _RECEIPT_STATUSES:
-            raise StoreError(
-                f"status: a receipt says delivered, undelivered, failed or sent, not {status!r}",
-                field="status",
-            )
-        check_error(error_code, None, optional=True)
-        if link is not None:
-            check_link(link)
+        _check_receipt(carrier_message_id, status, error_code, link)
         return await self._call(  # type: ignore[no-any-return]
             Writer.apply_receipt, carrier_message_id, status, error_code, link, _now(at)
         )
+
+    async def mark_sending_many(
+        self, items: Sequence[tuple[str, str]], *, at: float | None = None
+    ) -> list[StoreError | None]:
+        """See :meth:`Store.mark_sending_many`: one op, its UPDATEs with executemany."""
+        at = _now(at)
+        out: list[StoreError | None] = [None] * len(items)
+        good: list[int] = []
+        for i, (sid, link) in enumerate(items):
+            try:
+                check_text("sid", sid, _SID_LEN)
+                check_link(link)
+            except StoreError as exc:
+                out[i] = exc
+                continue
+            good.append(i)
+        if good:
+            results = await self._call(Writer.mark_sending_many, [items[i] for i in good], at)
+            for i, result in zip(good, results, strict=True):
+                out[i] = result
+        return out
+
+    async def mark_sent_many(
+        self, items: Sequence[tuple[str, str | Sequence[str]]], *, at: float | None = None
+    ) -> list[StoreError | None]:
+        """See :meth:`Store.mark_sent_many`: one op, multi-row INSERTs."""
+        at = _now(at)
+        out: list[StoreError | None] = [None] * len(items)
+        good: list[int] = []
+        checked: list[tuple[str, tuple[str, ...]]] = []
+        for i, (sid, carrier_ids) in enumerate(items):
+            try:
+                check_text("sid", sid, _SID_LEN)
+                checked.append((sid, check_carrier_ids(carrier_ids)))
+            except StoreError as exc:
+                out[i] = exc
+                continue
+            good.append(i)
+        if good:
+            results = await self._call(Writer.mark_sent_many, checked, at)
+            for i, result in zip(good, results, strict=True):
+                out[i] = result
+        return out
+
+    async def apply_receipts(
+        self,
+        receipts: Sequence[tuple[str, str, int | None, str | None]],
+        *,
+        at: float | None = None,
+    ) -> list[MessageRecord | StoreError | None]:
+        """See :meth:`Store.apply_receipts`: one op; the changed rows are not read back."""
+        at = _now(at)
+        out: list[MessageRecord | StoreError | None] = [None] * len(receipts)
+        good: list[int] = []
+        for i, (carrier_id, status, code, link) in enumerate(receipts):
+            try:
+                _check_receipt(carrier_id, status, code, link)
+            except StoreError as exc:
+                out[i] = exc
+                continue
+            good.append(i)
+        if good:
+            results = await self._call(Writer.apply_receipts, [receipts[i] for i in good], at)
+            for i, result in zip(good, results, strict=True):
+                out[i] = result
+        return out
 
     async def recover(self, *, at: float | None = None) -> list[MessageRecord]:
         return await self._call(Writer.recover, self.in_flight_policy, _now(at))  # type: ignore[no-any-return]
@@ -637,6 +695,19 @@ class SqliteStore(Store):
         records = [record_from_row(r) for r in rows[:page_size]]
         token = "PA" + records[-1].sid if len(rows) > page_size else None
         return records, token
+
+
+def _check_receipt(carrier_id: str, status: str, error_code: int | None, link: str | None) -> None:
+    """StoreError naming the field unless a receipt's values are in bounds."""
+    check_carrier_id(carrier_id)
+    if status not in _RECEIPT_STATUSES:
+        raise StoreError(
+            f"status: a receipt says delivered, undelivered, failed or sent, not {status!r}",
+            field="status",
+        )
+    check_error(error_code, None, optional=True)
+    if link is not None:
+        check_link(link)
 
 
 def _now(at: float | None) -> float:
