@@ -191,3 +191,30 @@ async def test_expired_in_queue_fails_30036(tmp_path: Path) -> None:
         await eventually(failed, "expiry while the carrier is down")
         rec = await d.store.get(sid)
         assert rec is not None and rec.error_code == 30036
+
+
+async def test_messages_given_back_together_keep_their_order(tmp_path: Path) -> None:
+    # Several messages of one sender in flight at once, all throttled: whatever order their
+    # requeues complete in, they go back to the queue in their original order.
+    async with SimCarrier(credentials={"a": PASSWORD}, receipt_delay=None) as sim:
+        sim.faults.throttle_next = 6
+        pacer = Pacer(backoff=0.05, max_backoff=0.2)
+        async with dispatcher(tmp_path, [link("a", sim.port)], pacer=pacer) as d:
+            d.scheduler.set_rate("12345", 1000.0, burst=10)
+            records = await d.store.accept_many(
+                [
+                    NewMessage(
+                        account_sid=ACCOUNT, from_="12345", to=f"+1555000{i:04d}", body=f"k{i}"
+                    )
+                    for i in range(6)
+                ]
+            )
+            d.accepted(records[-1])
+
+            async def all_sent() -> bool:
+                return all([await status(d, r.sid) == "sent" for r in records])
+
+            await eventually(all_sent, "every message sent")
+            assert d.stats.throttled >= 1
+            taken = [r.pdu.short_message for r in sim.received if r.command_status == 0]
+            assert taken == [f"k{i}".encode() for i in range(6)]

@@ -114,9 +114,13 @@ async def test_sender_order_kept_through_carrier_throttling(tmp_path: Path) -> N
         client = twilio_client(gw)
         gw.sim.faults.throttle_next = 3
         sids = []
+        # A toll-free sender (3/s): one message in flight at a time, so that what this
+        # test checks is the dispatcher's requeue order, not a window's overtaking (a
+        # message accepted while the one before it is throttled, which no SMPP window can
+        # prevent: see tests/test_dispatcher.py for several in flight at once).
         for i in range(6):
             msg = await asyncio.to_thread(
-                client.messages.create, to=TO, from_="12345", body=f"message {i}"
+                client.messages.create, to=TO, from_="+18005550100", body=f"message {i}"
             )
             sids.append(msg.sid)
 

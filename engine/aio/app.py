@@ -331,7 +331,16 @@ class Gateway:
         tmp.replace(self.data_dir / RUN_FILE)
 
     def _on_alert(self, alert: Any) -> None:
-        """A webhook or callback failure: recorded where an operator sees it."""
+        """A webhook or callback failure: recorded where an operator sees it, written on a
+        thread (the directory fsyncs) so that the event loop never waits for the disk."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._add_alert(alert)
+            return
+        loop.run_in_executor(None, self._add_alert, alert)
+
+    def _add_alert(self, alert: Any) -> None:
         try:
             self.directory.add_alert(alert)
         except Exception as exc:

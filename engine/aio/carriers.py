@@ -15,7 +15,7 @@ import logging
 import os
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.aio.client import EsmeClient
@@ -39,6 +39,10 @@ class CarrierLink:
     paused_until: float = 0.0
     throttles: int = 0
     reserved: int = 0
+    # Messages sent back by this link (throttled, never written) waiting to go back to
+    # their senders' queues all together, in order, once nothing is in flight on it.
+    held: list[Any] = field(default_factory=list)
+    held_since: float = 0.0
     bind: int = 0  # which of the link's binds (CarrierLinkConfig.binds) this client is
 
     def serves(self, destination: str) -> bool:

@@ -58,6 +58,7 @@ _FINAL = frozenset({"delivered", "undelivered", "failed"})
 _POLL_INTERVAL = 0.05  # seconds between store polls when nothing wakes the loop
 _POLL_BATCH = 2000
 _MAX_MULTIPART_RETRIES = 20
+_HOLD_MAX = 2.0  # seconds a link may hold given-back messages while others are in flight
 _CACHE_TTL = 5.0  # seconds a number's rate/link and an account's token are cached
 
 
@@ -294,6 +295,10 @@ class Dispatcher:
                     next_poll = loop.time() + self.poll_interval
                     now = loop.time()
                 self._expire(now)
+                for link in self.links:
+                    # A link kept busy for long: give its held messages back anyway.
+                    if link.held and now - link.held_since > _HOLD_MAX:
+                        self._release_held(link)
                 progress = self._dispatch(now)
             except asyncio.CancelledError:
                 raise
@@ -463,6 +468,19 @@ class Dispatcher:
             await self._send(rec, link)
         finally:
             link.reserved -= segments
+            if link.reserved <= 0 and link.held:
+                self._release_held(link)
+
+    def _release_held(self, link: CarrierLink) -> None:
+        """Put back the messages ``link`` gave back, all at once: each sender's in its
+        original order at the head of its queue (requeued last first).  Waiting until
+        nothing is in flight on the link means that two of one sender's messages answered
+        out of order (a window above 1) cannot come back reversed."""
+        held = sorted(link.held, key=lambda r: r.sender_seq, reverse=True)
+        link.held.clear()
+        for rec in held:
+            self._requeue_local(rec)
+        self._wake.set()
 
     async def _send(self, rec: MessageRecord, link: CarrierLink) -> None:
         refused = await self._mark_sending((rec.sid, link.name))
@@ -507,7 +525,7 @@ class Dispatcher:
                 link.throttles += 1
                 if all(x is None for x in ids):
                     # Nothing of it was taken: back to the head of its sender's queue.
-                    await self._requeue(rec, "carrier throttled")
+                    await self._requeue(rec, "carrier throttled", link)
                     return
                 if attempts >= _MAX_MULTIPART_RETRIES:
                     await self._fail(rec, 30017, "carrier kept throttling a multipart message")
@@ -550,7 +568,9 @@ class Dispatcher:
         if outcome is None:
             kind = "never written" if getattr(exc, "retry_safe", False) else "outcome unknown"
             extra = ", some parts already taken" if partly_sent else ""
-            await self._requeue(rec, f"link {link.name}: {type(exc).__name__} ({kind}{extra})")
+            await self._requeue(
+                rec, f"link {link.name}: {type(exc).__name__} ({kind}{extra})", link
+            )
             return
         await self._fail(
             rec,
@@ -558,15 +578,20 @@ class Dispatcher:
             outcome.error_message or f"link {link.name}: {exc}",
         )
 
-    async def _requeue(self, rec: MessageRecord, why: str) -> None:
+    async def _requeue(self, rec: MessageRecord, why: str, link: CarrierLink | None = None) -> None:
         self.stats.requeued += 1
         try:
             rec = await self.store.requeue(rec.sid, detail=why)
         except StoreError as exc:
             log.warning("%s: requeue refused: %s", rec.sid, exc)
             return
-        self._requeue_local(rec)
-        self._wake.set()
+        if link is None:
+            self._requeue_local(rec)
+            self._wake.set()
+            return
+        if not link.held:
+            link.held_since = asyncio.get_running_loop().time()
+        link.held.append(rec)  # released by _send_reserved once the link is idle
 
     async def _fail(self, rec: MessageRecord, code: int, message: str) -> None:
         self.stats.failed += 1
