@@ -59,7 +59,7 @@ _POLL_INTERVAL = 0.05  # seconds between store polls when nothing wakes the loop
 _POLL_BATCH = 2000
 _MAX_MULTIPART_RETRIES = 20
 _HOLD_MAX = 2.0  # seconds a link may hold given-back messages while others are in flight
-_CACHE_TTL = 5.0  # seconds a number's rate/link and an account's token are cached
+_CACHE_TTL = 5.0  # seconds an account's token is cached (for signing its callbacks)
 
 
 _I = TypeVar("_I")
@@ -193,7 +193,6 @@ class Dispatcher:
         self._stopping = False
         self._canceled: set[str] = set()
         self._queued_sids: set[str] = set()
-        self._number_cache: dict[str, tuple[float, float | None, str | None]] = {}
         self._token_cache: dict[str, tuple[float, str | None]] = {}
         self._rated_accounts: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -378,24 +377,18 @@ class Dispatcher:
             self.scheduler.set_account_rate(account, rate)
 
     def _number_info(self, number: str) -> tuple[float | None, str | None]:
-        """(own rate, own link) of a sender number, cached for a few seconds."""
+        """(own rate, own link) of a sender number.  The directory caches its lookups
+        (and drops the cache on its own writes), so no second cache is kept here."""
         if self.directory is None:
             return None, None
-        now = time.monotonic()
-        hit = self._number_cache.get(number)
-        if hit is not None and hit[0] > now:
-            return hit[1], hit[2]
         try:
             rec = self.directory.get_number(number)
         except Exception as exc:
             log.warning("number lookup failed for %s: %s", number, exc)
-            rec = None
-        rate = getattr(rec, "rate", None) if rec is not None else None
-        link = getattr(rec, "link", None) if rec is not None else None
-        self._number_cache[number] = (now + _CACHE_TTL, rate, link)
-        if len(self._number_cache) > 100_000:
-            self._number_cache.clear()
-        return rate, link
+            return None, None
+        if rec is None:
+            return None, None
+        return getattr(rec, "rate", None), getattr(rec, "link", None)
 
     def _expire(self, now: float) -> None:
         for rec in self.scheduler.pop_expired(now):
