@@ -25,7 +25,7 @@ import io
 import random
 import re
 import zlib
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from functools import lru_cache
 from typing import Final, NamedTuple
 
@@ -396,46 +396,49 @@ def generate(seed: int = DEFAULT_SEED, count: int = DEFAULT_COUNT) -> list[Inven
                 )
             )
             made += 1
-    made = 0
-    while made < n_tf:
-        npa = TOLL_FREE_NPAS[rng.randrange(len(TOLL_FREE_NPAS))]
-        number = f"+1{npa}{rng.randrange(200, 1000)}{rng.randrange(10_000):04d}"
-        if number in seen:
-            continue
-        seen.add(number)
-        sms, mms, voice = _capabilities(rng, "toll-free")
-        out.append(
-            InventoryNumber(
-                phone_number=number,
-                number_type="toll-free",
-                iso_country="US",
-                sms=sms,
-                mms=mms,
-                voice=voice,
-            )
-        )
-        made += 1
+    out.extend(_draw_us(rng, n_tf, "toll-free", seen, _toll_free_number))
     for iso, n in n_other.items():
         out.extend(_other_country(rng, iso, n, seen))
-    made = 0
-    while made < n_sc:
-        digits = rng.choice((5, 6))
-        number = str(rng.randrange(2 * 10 ** (digits - 1), 10**digits))
+    out.extend(_draw_us(rng, n_sc, "short-code", seen, _short_code))
+    return out
+
+
+def _toll_free_number(rng: random.Random) -> str:
+    npa = TOLL_FREE_NPAS[rng.randrange(len(TOLL_FREE_NPAS))]
+    return f"+1{npa}{rng.randrange(200, 1000)}{rng.randrange(10_000):04d}"
+
+
+def _short_code(rng: random.Random) -> str:
+    digits = rng.choice((5, 6))
+    return str(rng.randrange(2 * 10 ** (digits - 1), 10**digits))
+
+
+def _draw_us(
+    rng: random.Random,
+    count: int,
+    number_type: NumberType,
+    seen: set[str],
+    make: Callable[[random.Random], str],
+) -> list[InventoryNumber]:
+    """``count`` new US numbers of one type with no place of their own (toll-free, short
+    codes), each drawn by ``make`` until it is one not ``seen`` yet."""
+    out: list[InventoryNumber] = []
+    while len(out) < count:
+        number = make(rng)
         if number in seen:
             continue
         seen.add(number)
-        sms, mms, voice = _capabilities(rng, "short-code")
+        sms, mms, voice = _capabilities(rng, number_type)
         out.append(
             InventoryNumber(
                 phone_number=number,
-                number_type="short-code",
+                number_type=number_type,
                 iso_country="US",
                 sms=sms,
                 mms=mms,
                 voice=voice,
             )
         )
-        made += 1
     return out
 
 
