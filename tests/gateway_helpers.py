@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from engine.aio.app import Gateway
-from engine.config import GatewayConfig, default
+from engine.config import CarrierLinkConfig, GatewayConfig, default
 
 WAIT = 30.0  # a safety net for waits on events, never a timing assertion
 
@@ -27,6 +28,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+CARRIER_SYSTEM_ID = "acme"
+CARRIER_PASSWORD = "secret"
+CARRIER_PASSWORD_ENV = "TEST_CARRIER_PASSWORD"
+
+
+def carrier_link(
+    monkeypatch: pytest.MonkeyPatch, port: int | None = None, *, name: str = "carrier-a"
+) -> CarrierLinkConfig:
+    """A configured link to a carrier on 127.0.0.1:``port`` (default: a free port where
+    nothing listens, i.e. a carrier that is down) as ``acme``/``secret``, the password read
+    from the environment as a real configuration reads it."""
+    monkeypatch.setenv(CARRIER_PASSWORD_ENV, CARRIER_PASSWORD)
+    return CarrierLinkConfig(
+        name=name,
+        host="127.0.0.1",
+        port=free_port() if port is None else port,
+        system_id=CARRIER_SYSTEM_ID,
+        password_env=CARRIER_PASSWORD_ENV,
+    )
 
 
 def gateway_config(tmp_path: Path, **changes: Any) -> GatewayConfig:

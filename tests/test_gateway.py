@@ -11,12 +11,13 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 
 from engine.aio.app import Gateway
-from engine.config import CarrierLinkConfig
 from engine.sim import SimCarrier
 from tests.gateway_helpers import (
+    CARRIER_PASSWORD,
+    CARRIER_SYSTEM_ID,
     callback_sink,
+    carrier_link,
     eventually,
-    free_port,
     gateway_config,
     running_gateway,
     twilio_client,
@@ -141,14 +142,7 @@ async def test_validity_period_runs_out_in_the_queue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The only carrier is unreachable: the message cannot leave within its one second.
-    monkeypatch.setenv("TEST_CARRIER_PASSWORD", "secret")
-    link = CarrierLinkConfig(
-        name="carrier-a",
-        host="127.0.0.1",
-        port=free_port(),
-        system_id="acme",
-        password_env="TEST_CARRIER_PASSWORD",
-    )
+    link = carrier_link(monkeypatch)
     async with running_gateway(tmp_path, carriers=[link]) as gw:
         assert gw.demo is not None
         async with callback_sink({gw.demo.account_sid: gw.demo.auth_token}) as sink:
@@ -174,16 +168,8 @@ async def test_validity_period_runs_out_in_the_queue(
 
 
 async def test_carrier_down_at_accept_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    port = free_port()
-    monkeypatch.setenv("TEST_CARRIER_PASSWORD", "secret")
-    link = CarrierLinkConfig(
-        name="carrier-a",
-        host="127.0.0.1",
-        port=port,
-        system_id="acme",
-        password_env="TEST_CARRIER_PASSWORD",
-        window=10,
-    )
+    link = carrier_link(monkeypatch)
+    port = link.port
     gw = Gateway(gateway_config(tmp_path, carriers=[link]))
     await gw.start()
     try:
@@ -194,7 +180,7 @@ async def test_carrier_down_at_accept_time(tmp_path: Path, monkeypatch: pytest.M
         assert msg.status == "queued"
         assert await _status(client, msg.sid) == "queued"
         async with SimCarrier(
-            port=port, credentials={"acme": "secret"}, receipt_delay=0.01
+            port=port, credentials={CARRIER_SYSTEM_ID: CARRIER_PASSWORD}, receipt_delay=0.01
         ) as carrier:
 
             async def delivered() -> bool:
@@ -238,15 +224,8 @@ async def test_restart_picks_up_the_queue_in_order(
 ) -> None:
     # The first run accepts messages while its only carrier is unreachable, then stops;
     # the second run (same data directory) sends them in order.
-    port = free_port()
-    monkeypatch.setenv("TEST_CARRIER_PASSWORD2", "secret")
-    link = CarrierLinkConfig(
-        name="carrier-a",
-        host="127.0.0.1",
-        port=port,
-        system_id="acme",
-        password_env="TEST_CARRIER_PASSWORD2",
-    )
+    link = carrier_link(monkeypatch)
+    port = link.port
     cfg = gateway_config(tmp_path, carriers=[link])
     gw = Gateway(cfg)
     await gw.start()
@@ -258,7 +237,9 @@ async def test_restart_picks_up_the_queue_in_order(
     token = (gw.demo.account_sid, gw.demo.auth_token)  # type: ignore[union-attr]
     await gw.stop()
 
-    async with SimCarrier(port=port, credentials={"acme": "secret"}, receipt_delay=None) as carrier:
+    async with SimCarrier(
+        port=port, credentials={CARRIER_SYSTEM_ID: CARRIER_PASSWORD}, receipt_delay=None
+    ) as carrier:
         gw2 = Gateway(cfg)
         await gw2.start()
         try:

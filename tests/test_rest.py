@@ -19,8 +19,12 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from engine.aio.app import Gateway
-from engine.config import CarrierLinkConfig
-from tests.gateway_helpers import eventually, free_port, running_gateway, twilio_client
+from tests.gateway_helpers import (
+    carrier_link,
+    eventually,
+    running_gateway,
+    twilio_client,
+)
 
 TO = "+15557654321"
 LONG = "+14155550100"
@@ -30,14 +34,7 @@ SHORT = "12345"
 @pytest.fixture
 async def gw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gateway]:
     """A gateway whose only carrier is down: messages stay queued."""
-    monkeypatch.setenv("TEST_CARRIER_PASSWORD", "secret")
-    link = CarrierLinkConfig(
-        name="down",
-        host="127.0.0.1",
-        port=free_port(),
-        system_id="acme",
-        password_env="TEST_CARRIER_PASSWORD",
-    )
+    link = carrier_link(monkeypatch, name="down")
     async with running_gateway(tmp_path, carriers=[link]) as gateway:
         yield gateway
 
@@ -182,7 +179,6 @@ async def test_opted_out_recipient_and_full_queue(gw: Gateway) -> None:
     await call(client.messages.create, to=TO, from_=SHORT, body="x")
     # A long code at 1 segment/s may queue a validity period's worth; make that tiny.
     gw.directory.update_number(LONG, gw.demo.account_sid, rate=0.0001)  # type: ignore[union-attr]
-    gw.dispatcher._number_cache.clear()  # type: ignore[union-attr]
     # 0.0001/s * 36000 s = 3 segments
     for _ in range(3):
         await call(client.messages.create, to=TO, from_=LONG, body="x")
